@@ -1,0 +1,18 @@
+//! jarzyn-core: Jarzynski-weighted Langevin walkers for training energy-based models
+//! (Carbone, Hua, Coste & Vanden-Eijnden, NeurIPS 2023).
+//!
+//! Pure Rust, no Node symbols: `cargo test -p jarzyn-core` runs on its own. The Node binding
+//! (`jarzyn-node`) is a thin layer over [`Sampler`].
+#![deny(clippy::all)]
+
+pub mod error;
+pub mod normal;
+pub mod philox;
+pub mod resample;
+pub mod sampler;
+pub mod weights;
+
+pub use error::{CoreError, Result};
+pub use resample::Scheme;
+pub use sampler::{Observation, ObserveReport, Sampler, SamplerConfig};
+pub use weights::WeightSummary;

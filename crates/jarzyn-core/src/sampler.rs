@@ -1,0 +1,612 @@
+//! The walker population: positions, log-weights, the last observation, and the Jarzynski update.
+//!
+//! One iteration of Algorithm 1 is `move_walkers()`, a parameter change outside, then `observe()`
+//! of U and grad U at the new positions under the new parameters. The sampler never knows how the
+//! energy is computed (nuts-rs' separation): it only sees the numbers.
+//!
+//! Weight update (method.md section 2): with Delta = X_{k+1} - X_k,
+//!   A += alpha_k(X_k, X_{k+1}) - alpha_{k+1}(X_{k+1}, X_k)
+//!   alpha_k(X_k, X_{k+1})     = U_k(X_k)         + 1/2 Delta . g_k     + h/4 |g_k|^2
+//!   alpha_{k+1}(X_{k+1}, X_k) = U_{k+1}(X_{k+1}) - 1/2 Delta . g_{k+1} + h/4 |g_{k+1}|^2
+//! The first term is computed in `move_walkers` (it needs g_k, which the next observation
+//! overwrites), the second in `observe`. An observation with no move in between (parameters
+//! changed, walkers not moved) adds the pure AIS increment U_old(X) - U_new(X).
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::error::{CoreError, Result};
+use crate::normal::{blocks_per_walker, fill_padded};
+use crate::philox::{key_from_seed, Counter, Stream};
+use crate::resample::{resample, Scheme, Uniforms};
+use crate::weights::{normalized_into, summarize, WeightSummary};
+
+/// Floats per parallel work item; walkers per chunk = max(1, CHUNK_FLOATS / dim). Fixed, never
+/// derived from the thread count, so that any per-chunk arithmetic is thread-count invariant.
+const CHUNK_FLOATS: usize = 16 * 1024;
+
+/// Options of a sampler, validated by [`Sampler::new`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplerConfig {
+  /// Number of walkers N.
+  pub walkers: usize,
+  /// Dimension d of a walker.
+  pub dim: usize,
+  /// ULA step size h > 0.
+  pub step_size: f64,
+  /// Seed of the counter-based RNG.
+  pub seed: u64,
+  /// Worker threads (>= 1). Results do not depend on it.
+  pub threads: usize,
+  /// Whether observations update the Jarzynski log-weights. `false` gives PCD/CD walkers
+  /// (A frozen at 0 except for invalid walkers, which still get A = -inf).
+  pub weighted: bool,
+}
+
+/// Where the energies and gradients of an observation come from.
+pub enum Observation<'a> {
+  /// Already written into the sampler's own `energies` and `gradients` buffers (zero copy).
+  InPlace,
+  /// Caller's arrays; copied into the sampler's buffers during the update pass.
+  External { energy: &'a [f32], grad: &'a [f32] },
+}
+
+/// What an observation found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObserveReport {
+  /// Walkers whose energy, gradient or weight became non-finite in this observation.
+  pub newly_invalid: usize,
+  /// Walkers with zero weight (A = -inf) after it.
+  pub invalid: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+  /// Nothing observed yet: the next observation only records.
+  Fresh,
+  /// The cached energies and gradients belong to the current positions.
+  Observed,
+  /// Walkers moved; the cached energies and gradients belong to the previous positions.
+  Moved,
+}
+
+/// A heap buffer whose address never changes: JavaScript views point into it. The memory is
+/// reference-counted so that a view can keep it alive after the sampler that made it is gone
+/// (external-buffer finalizers run only when the garbage collector gets to them).
+pub struct FixedBuf<T: Copy + Default + Send + Sync + 'static> {
+  mem: Arc<RawBuf<T>>,
+}
+
+struct RawBuf<T> {
+  ptr: *mut T,
+  len: usize,
+}
+
+// SAFETY: RawBuf owns its allocation; access is coordinated by the sampler (one mutator at a time).
+unsafe impl<T: Send> Send for RawBuf<T> {}
+unsafe impl<T: Sync> Sync for RawBuf<T> {}
+
+impl<T> Drop for RawBuf<T> {
+  fn drop(&mut self) {
+    // SAFETY: ptr/len came from Box::into_raw of a boxed slice of exactly this length.
+    unsafe { drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr, self.len))) }
+  }
+}
+
+impl<T: Copy + Default + Send + Sync + 'static> FixedBuf<T> {
+  fn new(len: usize) -> Result<Self> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+      .map_err(|_| CoreError::OutOfMemory(len * std::mem::size_of::<T>()))?;
+    v.resize(len, T::default());
+    let b = Box::into_raw(v.into_boxed_slice());
+    Ok(FixedBuf {
+      mem: Arc::new(RawBuf { ptr: b as *mut T, len }),
+    })
+  }
+  pub fn as_slice(&self) -> &[T] {
+    // SAFETY: live allocation of len elements; JS only touches it while no Rust code runs.
+    unsafe { std::slice::from_raw_parts(self.mem.ptr, self.mem.len) }
+  }
+  pub fn as_mut_slice(&mut self) -> &mut [T] {
+    // SAFETY: as above, and &mut self makes this the only Rust reference.
+    unsafe { std::slice::from_raw_parts_mut(self.mem.ptr, self.mem.len) }
+  }
+  pub fn as_mut_ptr(&mut self) -> *mut T {
+    self.mem.ptr
+  }
+  /// Address range, to detect caller arrays that alias this buffer.
+  pub fn addr_range(&self) -> std::ops::Range<usize> {
+    let start = self.mem.ptr as usize;
+    start..start + self.mem.len * std::mem::size_of::<T>()
+  }
+  /// A handle that keeps the memory alive (for a JavaScript view's finalizer).
+  pub fn keep_alive(&self) -> Arc<dyn std::any::Any + Send + Sync> {
+    self.mem.clone()
+  }
+  pub fn len(&self) -> usize {
+    self.mem.len
+  }
+  pub fn is_empty(&self) -> bool {
+    self.mem.len == 0
+  }
+}
+
+/// Raw pointer that chunked parallel loops split into disjoint ranges.
+#[derive(Clone, Copy)]
+struct SharedPtr<T>(*mut T);
+unsafe impl<T> Send for SharedPtr<T> {}
+unsafe impl<T> Sync for SharedPtr<T> {}
+impl<T> SharedPtr<T> {
+  /// SAFETY: callers hand each parallel chunk a disjoint range of a live allocation.
+  #[allow(clippy::mut_from_ref)]
+  unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
+    std::slice::from_raw_parts_mut(self.0.add(start), len)
+  }
+}
+
+pub struct Sampler {
+  cfg: SamplerConfig,
+  key: [u32; 2],
+  pool: rayon::ThreadPool,
+  /// Positions X, N x d row-major.
+  pub positions: FixedBuf<f32>,
+  /// Log-weights A.
+  pub log_weights: FixedBuf<f64>,
+  /// Energies of the last observation.
+  pub energies: FixedBuf<f32>,
+  /// Gradients of the last observation, N x d.
+  pub gradients: FixedBuf<f32>,
+  /// Positions before the pending move (weighted samplers only).
+  prev_positions: Vec<f32>,
+  /// alpha_k(X_k, X_{k+1}) of the pending move, per walker.
+  forward: Vec<f64>,
+  /// Scratch for resampling gathers, allocated at the first resampling.
+  gather: Vec<f32>,
+  phase: Phase,
+  /// log(Z_now / Z_0) absorbed by past resamplings.
+  log_norm_absorbed: f64,
+  steps: u64,
+  resamplings: u64,
+  invalid_total: u64,
+}
+
+impl Sampler {
+  pub fn new(cfg: SamplerConfig) -> Result<Self> {
+    let bad = |name, reason: &str| {
+      Err(CoreError::InvalidOption {
+        name,
+        reason: reason.to_string(),
+      })
+    };
+    if cfg.walkers == 0 {
+      return bad("walkers", "must be a positive integer");
+    }
+    if cfg.walkers > u32::MAX as usize {
+      return bad("walkers", "must be below 2^32");
+    }
+    if cfg.dim == 0 {
+      return bad("dim", "must be a positive integer");
+    }
+    if cfg.dim > (u32::MAX as usize) {
+      return bad("dim", "must be below 2^32");
+    }
+    if !(cfg.step_size.is_finite() && cfg.step_size > 0.0) {
+      return bad("stepSize", "must be a finite number > 0");
+    }
+    if cfg.threads == 0 || cfg.threads > 1024 {
+      return bad("threads", "must be an integer in 1..1024");
+    }
+    let nd = cfg
+      .walkers
+      .checked_mul(cfg.dim)
+      .ok_or(CoreError::OutOfMemory(usize::MAX))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+      .num_threads(cfg.threads)
+      .thread_name(|i| format!("jarzyn-{i}"))
+      .build()
+      .map_err(|e| CoreError::InvalidOption {
+        name: "threads",
+        reason: e.to_string(),
+      })?;
+    let mut prev_positions = Vec::new();
+    let mut forward = Vec::new();
+    if cfg.weighted {
+      prev_positions
+        .try_reserve_exact(nd)
+        .map_err(|_| CoreError::OutOfMemory(nd * 4))?;
+      prev_positions.resize(nd, 0.0);
+      forward.resize(cfg.walkers, 0.0);
+    }
+    Ok(Sampler {
+      key: key_from_seed(cfg.seed),
+      pool,
+      positions: FixedBuf::new(nd)?,
+      log_weights: FixedBuf::new(cfg.walkers)?,
+      energies: FixedBuf::new(cfg.walkers)?,
+      gradients: FixedBuf::new(nd)?,
+      prev_positions,
+      forward,
+      gather: Vec::new(),
+      phase: Phase::Fresh,
+      log_norm_absorbed: 0.0,
+      steps: 0,
+      resamplings: 0,
+      invalid_total: 0,
+      cfg,
+    })
+  }
+
+  pub fn config(&self) -> &SamplerConfig {
+    &self.cfg
+  }
+  pub fn walkers(&self) -> usize {
+    self.cfg.walkers
+  }
+  pub fn dim(&self) -> usize {
+    self.cfg.dim
+  }
+  /// ULA moves taken so far (the RNG position of the noise stream).
+  pub fn steps(&self) -> u64 {
+    self.steps
+  }
+  pub fn resamplings(&self) -> u64 {
+    self.resamplings
+  }
+  /// Walker observations that turned out non-finite, summed over the run.
+  pub fn invalid_total(&self) -> u64 {
+    self.invalid_total
+  }
+  /// Whether walkers have moved since the last observation.
+  pub fn move_pending(&self) -> bool {
+    self.phase == Phase::Moved
+  }
+  pub fn has_observation(&self) -> bool {
+    self.phase != Phase::Fresh
+  }
+
+  /// Change the step size between moves (schedules). The identity holds for any h per step.
+  pub fn set_step_size(&mut self, h: f64) -> Result<()> {
+    if !(h.is_finite() && h > 0.0) {
+      return Err(CoreError::InvalidOption {
+        name: "stepSize",
+        reason: "must be a finite number > 0".into(),
+      });
+    }
+    if self.phase == Phase::Moved {
+      return Err(CoreError::BadState(
+        "cannot change the step size between move() and observe()",
+      ));
+    }
+    self.cfg.step_size = h;
+    Ok(())
+  }
+
+  fn chunk_walkers(&self) -> usize {
+    (CHUNK_FLOATS / self.cfg.dim).max(1)
+  }
+
+  /// One ULA step X <- X - h grad U(X) + sqrt(2h) xi with the last observed gradient.
+  /// Walkers with zero weight stay where they are.
+  pub fn move_walkers(&mut self) -> Result<()> {
+    match self.phase {
+      Phase::Fresh => {
+        return Err(CoreError::BadState(
+          "observe() energies and gradients before the first move()",
+        ))
+      }
+      Phase::Moved => {
+        return Err(CoreError::BadState(
+          "move() called twice: observe() the energies at the moved positions first",
+        ))
+      }
+      Phase::Observed => {}
+    }
+    let d = self.cfg.dim;
+    let n = self.cfg.walkers;
+    let h = self.cfg.step_size;
+    let hf = h as f32;
+    let sf = (2.0 * h).sqrt() as f32;
+    let quarter_h = 0.25 * h;
+    let weighted = self.cfg.weighted;
+    let cw = self.chunk_walkers();
+    let nchunks = n.div_ceil(cw);
+    let padded = blocks_per_walker(d) * 4;
+    let ctr = Counter::new(Stream::Noise, self.steps);
+    let key = self.key;
+    let x = SharedPtr(self.positions.as_mut_ptr());
+    let xp = SharedPtr(self.prev_positions.as_mut_ptr());
+    let fwd = SharedPtr(self.forward.as_mut_ptr());
+    let g = self.gradients.as_slice();
+    let e = self.energies.as_slice();
+    let a = self.log_weights.as_slice();
+    self.pool.install(|| {
+      (0..nchunks).into_par_iter().for_each_init(
+        || vec![0f32; cw * padded],
+        |noise, ci| {
+          let w0 = ci * cw;
+          let nw = cw.min(n - w0);
+          fill_padded(key, ctr, w0 as u32, nw, d, noise);
+          // SAFETY: chunk ci owns walkers w0..w0+nw of each buffer.
+          let xs = unsafe { x.slice(w0 * d, nw * d) };
+          let gs = &g[w0 * d..(w0 + nw) * d];
+          if !weighted {
+            for w in 0..nw {
+              if a[w0 + w] == f64::NEG_INFINITY {
+                continue;
+              }
+              let z = &noise[w * padded..w * padded + d];
+              for ((xv, &gv), &zv) in xs[w * d..(w + 1) * d].iter_mut().zip(&gs[w * d..(w + 1) * d]).zip(z) {
+                *xv = *xv - hf * gv + sf * zv;
+              }
+            }
+            return;
+          }
+          let xps = unsafe { xp.slice(w0 * d, nw * d) };
+          let fs = unsafe { fwd.slice(w0, nw) };
+          for w in 0..nw {
+            let row = w * d..(w + 1) * d;
+            if a[w0 + w] == f64::NEG_INFINITY {
+              xps[row.clone()].copy_from_slice(&xs[row]);
+              fs[w] = 0.0;
+              continue;
+            }
+            let z = &noise[w * padded..w * padded + d];
+            let mut dot = 0.0f64;
+            let mut g2 = 0.0f64;
+            for (((xv, xpv), &gv), &zv) in xs[row.clone()]
+              .iter_mut()
+              .zip(&mut xps[row.clone()])
+              .zip(&gs[row])
+              .zip(z)
+            {
+              let old = *xv;
+              let new = old - hf * gv + sf * zv;
+              *xpv = old;
+              *xv = new;
+              let gd = gv as f64;
+              dot += (new as f64 - old as f64) * gd;
+              g2 += gd * gd;
+            }
+            fs[w] = e[w0 + w] as f64 + 0.5 * dot + quarter_h * g2;
+          }
+        },
+      )
+    });
+    self.steps += 1;
+    self.phase = Phase::Moved;
+    Ok(())
+  }
+
+  /// Record U and grad U at the current positions (under the current parameters) and update the
+  /// log-weights. Walkers whose energy, gradient or new weight is not finite get A = -inf.
+  /// Fails, after updating, if no walker has positive weight left.
+  pub fn observe(&mut self, obs: Observation<'_>) -> Result<ObserveReport> {
+    let d = self.cfg.dim;
+    let n = self.cfg.walkers;
+    if let Observation::External { energy, grad } = &obs {
+      if energy.len() != n {
+        return Err(CoreError::BadLength {
+          name: "energy",
+          got: energy.len(),
+          expected: n,
+        });
+      }
+      if grad.len() != n * d {
+        return Err(CoreError::BadLength {
+          name: "grad",
+          got: grad.len(),
+          expected: n * d,
+        });
+      }
+    }
+    let quarter_h = 0.25 * self.cfg.step_size;
+    let weighted = self.cfg.weighted;
+    let phase = self.phase;
+    let cw = self.chunk_walkers();
+    let nchunks = n.div_ceil(cw);
+    let xs_all = self.positions.as_slice();
+    let xp_all = &self.prev_positions;
+    let fwd_all = &self.forward;
+    let a = SharedPtr(self.log_weights.as_mut_ptr());
+    let e = SharedPtr(self.energies.as_mut_ptr());
+    let g = SharedPtr(self.gradients.as_mut_ptr());
+    let (e_in, g_in) = match obs {
+      Observation::InPlace => (None, None),
+      Observation::External { energy, grad } => (Some(energy), Some(grad)),
+    };
+    let per_chunk: Vec<(usize, usize)> = self.pool.install(|| {
+      (0..nchunks)
+        .into_par_iter()
+        .map(|ci| {
+          let w0 = ci * cw;
+          let nw = cw.min(n - w0);
+          // SAFETY: chunk ci owns walkers w0..w0+nw of each buffer.
+          let a_s = unsafe { a.slice(w0, nw) };
+          let e_s = unsafe { e.slice(w0, nw) };
+          let g_s = unsafe { g.slice(w0 * d, nw * d) };
+          if let (Some(ei), Some(gi)) = (e_in, g_in) {
+            e_s.copy_from_slice(&ei[w0..w0 + nw]);
+            g_s.copy_from_slice(&gi[w0 * d..(w0 + nw) * d]);
+          }
+          let mut newly = 0usize;
+          let mut invalid = 0usize;
+          for w in 0..nw {
+            let row = w * d..(w + 1) * d;
+            let u_new = e_s[w] as f64;
+            let was_dead = a_s[w] == f64::NEG_INFINITY;
+            let mut g2 = 0.0f64;
+            let mut dot = 0.0f64;
+            if phase == Phase::Moved && weighted && !was_dead {
+              let gw = (w0 + w) * d;
+              for ((&gv, &xv), &xpv) in g_s[row].iter().zip(&xs_all[gw..gw + d]).zip(&xp_all[gw..gw + d]) {
+                let gd = gv as f64;
+                dot += (xv as f64 - xpv as f64) * gd;
+                g2 += gd * gd;
+              }
+            } else {
+              for &gv in &g_s[row] {
+                let gd = gv as f64;
+                g2 += gd * gd;
+              }
+            }
+            if was_dead {
+              invalid += 1;
+              continue;
+            }
+            let mut next = a_s[w];
+            if weighted {
+              match phase {
+                Phase::Fresh => {}
+                Phase::Moved => next += fwd_all[w0 + w] - (u_new - 0.5 * dot + quarter_h * g2),
+                // AIS increment U_old - U_new: the old energy was overwritten above only when
+                // copying from an external array, so it is taken from the forward cache below.
+                Phase::Observed => next += fwd_all[w0 + w] - u_new,
+              }
+            }
+            if !u_new.is_finite() || !g2.is_finite() || !next.is_finite() {
+              a_s[w] = f64::NEG_INFINITY;
+              newly += 1;
+              invalid += 1;
+            } else {
+              a_s[w] = next;
+            }
+          }
+          (newly, invalid)
+        })
+        .collect()
+    });
+    let mut report = ObserveReport::default();
+    for (nw, inv) in per_chunk {
+      report.newly_invalid += nw;
+      report.invalid += inv;
+    }
+    self.invalid_total += report.newly_invalid as u64;
+    self.phase = Phase::Observed;
+    if weighted {
+      // Remember U(X) for a possible AIS re-observation without a move.
+      let e = self.energies.as_slice();
+      for (f, &u) in self.forward.iter_mut().zip(e) {
+        *f = u as f64;
+      }
+    }
+    if report.invalid == n {
+      return Err(CoreError::AllWalkersInvalid { invalid: n, walkers: n });
+    }
+    Ok(report)
+  }
+
+  /// One pass over the log-weights.
+  pub fn summary(&self) -> WeightSummary {
+    let a = self.log_weights.as_slice();
+    self.pool.install(|| summarize(a))
+  }
+
+  /// Estimate of log(Z_now / Z_0): absorbed resampling increments plus log mean exp(A).
+  pub fn log_normalizer_ratio(&self) -> f64 {
+    self.log_norm_absorbed + self.summary().log_mean()
+  }
+
+  /// The part of log(Z_now / Z_0) that past resamplings absorbed.
+  pub fn log_norm_absorbed(&self) -> f64 {
+    self.log_norm_absorbed
+  }
+
+  pub fn normalized_weights(&self, out: &mut [f64]) -> Result<()> {
+    if out.len() != self.cfg.walkers {
+      return Err(CoreError::BadLength {
+        name: "out",
+        got: out.len(),
+        expected: self.cfg.walkers,
+      });
+    }
+    let s = self.summary();
+    if s.max == f64::NEG_INFINITY {
+      return Err(CoreError::AllWalkersInvalid {
+        invalid: s.n,
+        walkers: s.n,
+      });
+    }
+    let a = self.log_weights.as_slice();
+    self.pool.install(|| normalized_into(a, &s, out));
+    Ok(())
+  }
+
+  /// Resample the walkers with `scheme`: copy positions and cached observations of the chosen
+  /// ancestors, set A = 0, and absorb log mean exp(A) into the log-normaliser.
+  /// Returns the ancestor of each new walker.
+  pub fn resample(&mut self, scheme: Scheme) -> Result<Vec<usize>> {
+    let n = self.cfg.walkers;
+    let d = self.cfg.dim;
+    let s = self.summary();
+    if s.max == f64::NEG_INFINITY || !s.log_sum.is_finite() {
+      return Err(CoreError::AllWalkersInvalid {
+        invalid: s.zero,
+        walkers: n,
+      });
+    }
+    let mut p = vec![0f64; n];
+    {
+      let a = self.log_weights.as_slice();
+      self.pool.install(|| normalized_into(a, &s, &mut p));
+    }
+    let uniforms = Uniforms::new(self.key, Counter::new(Stream::Resample, self.resamplings));
+    let mut ancestors = vec![0usize; n];
+    resample(scheme, &p, &uniforms, &mut ancestors);
+    if self.gather.len() != n * d {
+      self.gather = vec![0f32; n * d];
+    }
+    let pool = &self.pool;
+    let gather = &mut self.gather;
+    let anc = &ancestors;
+    let gather_rows = |buf: &mut [f32], gather: &mut Vec<f32>| {
+      pool.install(|| {
+        gather
+          .par_chunks_mut(d)
+          .zip(anc.par_iter())
+          .for_each(|(dst, &i)| dst.copy_from_slice(&buf[i * d..(i + 1) * d]));
+        buf
+          .par_chunks_mut(CHUNK_FLOATS)
+          .zip(gather.par_chunks(CHUNK_FLOATS))
+          .for_each(|(a, b)| a.copy_from_slice(b));
+      })
+    };
+    gather_rows(self.positions.as_mut_slice(), gather);
+    gather_rows(self.gradients.as_mut_slice(), gather);
+    if self.cfg.weighted && self.phase == Phase::Moved {
+      gather_rows(&mut self.prev_positions, gather);
+    }
+    let e_old: Vec<f32> = self.energies.as_slice().to_vec();
+    for (e, &i) in self.energies.as_mut_slice().iter_mut().zip(anc) {
+      *e = e_old[i];
+    }
+    if self.cfg.weighted {
+      let f_old = self.forward.clone();
+      for (f, &i) in self.forward.iter_mut().zip(anc) {
+        *f = f_old[i];
+      }
+    }
+    self.log_weights.as_mut_slice().fill(0.0);
+    self.log_norm_absorbed += s.log_mean();
+    self.resamplings += 1;
+    Ok(ancestors)
+  }
+
+  /// Resample when ESS < ess_fraction * N. Returns whether it did.
+  pub fn maybe_resample(&mut self, ess_fraction: f64, scheme: Scheme) -> Result<bool> {
+    if !(ess_fraction.is_finite() && (0.0..=1.0).contains(&ess_fraction)) {
+      return Err(CoreError::InvalidOption {
+        name: "essFraction",
+        reason: "must be a number in [0, 1]".into(),
+      });
+    }
+    let s = self.summary();
+    if s.ess() < ess_fraction * self.cfg.walkers as f64 {
+      self.resample(scheme)?;
+      Ok(true)
+    } else {
+      Ok(false)
+    }
+  }
+}

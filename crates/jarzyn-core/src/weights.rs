@@ -1,0 +1,173 @@
+//! Summaries of log-weights, computed once per call in f64 with a max-shifted logsumexp.
+//!
+//! Reductions are split into fixed chunks of [`REDUCE_CHUNK`] walkers whose partial sums are
+//! combined in chunk order, so the result is bit-identical whatever the thread count.
+
+use rayon::prelude::*;
+
+/// Walkers per reduction chunk. A constant, never derived from the thread count.
+pub const REDUCE_CHUNK: usize = 4096;
+
+/// What one pass over the log-weights tells: the normaliser, ESS, CV^2 and log-mean, as in
+/// `particles`' `Weights` object. `-inf` weights (invalid walkers) count as zero weight.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WeightSummary {
+  /// Number of walkers.
+  pub n: usize,
+  /// max_i A_i (or -inf when every weight is zero).
+  pub max: f64,
+  /// log sum_i exp(A_i).
+  pub log_sum: f64,
+  /// sum_i exp(A_i - max): kept shifted so ESS avoids cancelling two huge logs.
+  pub sum_shifted: f64,
+  /// sum_i exp(2 (A_i - max)).
+  pub sum_sq_shifted: f64,
+  /// Walkers whose weight is exactly zero (A = -inf).
+  pub zero: usize,
+}
+
+impl WeightSummary {
+  /// Effective sample size (sum w)^2 / sum w^2, in walkers; 0 when every weight is zero.
+  pub fn ess(&self) -> f64 {
+    if self.max == f64::NEG_INFINITY {
+      return 0.0;
+    }
+    self.sum_shifted * self.sum_shifted / self.sum_sq_shifted
+  }
+
+  /// Squared coefficient of variation of the weights: N / ESS - 1.
+  pub fn cv2(&self) -> f64 {
+    self.n as f64 / self.ess() - 1.0
+  }
+
+  /// log of the mean weight, log(1/N sum exp(A_i)): the increment of log(Z_now / Z_0).
+  pub fn log_mean(&self) -> f64 {
+    self.log_sum - (self.n as f64).ln()
+  }
+}
+
+/// Summarise log-weights, parallel over fixed chunks, deterministic.
+pub fn summarize(log_w: &[f64]) -> WeightSummary {
+  let n = log_w.len();
+  let max = log_w
+    .par_chunks(REDUCE_CHUNK)
+    .map(|c| c.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+    .reduce(
+      || f64::NEG_INFINITY,
+      f64::max, // max is exact and order-free
+    );
+  if max == f64::NEG_INFINITY || n == 0 {
+    return WeightSummary {
+      n,
+      max,
+      log_sum: f64::NEG_INFINITY,
+      sum_shifted: 0.0,
+      sum_sq_shifted: 0.0,
+      zero: n,
+    };
+  }
+  let partials: Vec<(f64, f64, usize)> = log_w
+    .par_chunks(REDUCE_CHUNK)
+    .map(|c| {
+      let mut s = 0.0;
+      let mut s2 = 0.0;
+      let mut zero = 0usize;
+      for &a in c {
+        if a == f64::NEG_INFINITY {
+          zero += 1;
+        } else {
+          let w = (a - max).exp();
+          s += w;
+          s2 += w * w;
+        }
+      }
+      (s, s2, zero)
+    })
+    .collect();
+  let (mut s, mut s2, mut zero) = (0.0, 0.0, 0usize);
+  for (a, b, z) in partials {
+    s += a;
+    s2 += b;
+    zero += z;
+  }
+  WeightSummary {
+    n,
+    max,
+    log_sum: max + s.ln(),
+    sum_shifted: s,
+    sum_sq_shifted: s2,
+    zero,
+  }
+}
+
+/// Normalised weights p_i = exp(A_i - logsumexp(A)) into `out`.
+pub fn normalized_into(log_w: &[f64], summary: &WeightSummary, out: &mut [f64]) {
+  let ls = summary.log_sum;
+  out
+    .par_chunks_mut(REDUCE_CHUNK)
+    .zip(log_w.par_chunks(REDUCE_CHUNK))
+    .for_each(|(o, a)| {
+      for (o, &a) in o.iter_mut().zip(a) {
+        *o = if a == f64::NEG_INFINITY { 0.0 } else { (a - ls).exp() };
+      }
+    });
+}
+
+/// Max-shifted log(sum exp(x)) for a small slice, sequential.
+pub fn logsumexp(x: &[f64]) -> f64 {
+  let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+  if m == f64::NEG_INFINITY {
+    return m;
+  }
+  if m == f64::INFINITY {
+    return m;
+  }
+  m + x.iter().map(|&v| (v - m).exp()).sum::<f64>().ln()
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use proptest::prelude::*;
+
+  #[test]
+  fn equal_weights() {
+    let s = summarize(&[3.0; 10]);
+    assert!((s.ess() - 10.0).abs() < 1e-12);
+    assert!(s.cv2().abs() < 1e-12);
+    assert!((s.log_mean() - 3.0).abs() < 1e-12);
+  }
+
+  #[test]
+  fn huge_offsets_do_not_overflow() {
+    let s = summarize(&[1000.0, 1000.0 + 2f64.ln(), f64::NEG_INFINITY]);
+    assert!((s.log_sum - (1000.0 + 3f64.ln())).abs() < 1e-12);
+    assert!((s.ess() - 9.0 / 5.0).abs() < 1e-12);
+    assert_eq!(s.zero, 1);
+    let s = summarize(&[-1e4, -1e4]);
+    assert!((s.ess() - 2.0).abs() < 1e-12);
+  }
+
+  #[test]
+  fn all_zero() {
+    let s = summarize(&[f64::NEG_INFINITY; 3]);
+    assert_eq!(s.ess(), 0.0);
+    assert_eq!(s.zero, 3);
+  }
+
+  proptest! {
+    #[test]
+    fn ess_in_range_and_matches_direct(a in prop::collection::vec(-30.0f64..30.0, 1..300)) {
+      let s = summarize(&a);
+      let w: Vec<f64> = a.iter().map(|x| x.exp()).collect();
+      let sw: f64 = w.iter().sum();
+      let sw2: f64 = w.iter().map(|x| x * x).sum();
+      let direct = sw * sw / sw2;
+      prop_assert!(s.ess() >= 1.0 - 1e-9 && s.ess() <= a.len() as f64 + 1e-9);
+      prop_assert!((s.ess() - direct).abs() <= 1e-9 * direct);
+      let mut p = vec![0.0; a.len()];
+      normalized_into(&a, &s, &mut p);
+      prop_assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+  }
+}
