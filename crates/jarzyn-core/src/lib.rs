@@ -5,6 +5,7 @@
 //! (`jarzyn-node`) is a thin layer over [`Sampler`].
 #![deny(clippy::all)]
 
+pub mod bandwidth;
 pub mod error;
 pub mod normal;
 pub mod philox;

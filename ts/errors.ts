@@ -1,0 +1,64 @@
+/**
+ * Errors thrown by jarzyn. Every one is a plain `TypeError`, `RangeError` or `Error` (so
+ * `instanceof` checks keep working) with a stable `code` property.
+ *
+ * @example
+ * ```ts
+ * try { sampler.observe(energies, grads) } catch (e) {
+ *   if (isJarzynError(e) && e.code === 'ERR_JARZYN_BAD_LENGTH') { ... }
+ * }
+ * ```
+ * @module
+ */
+
+/** Every code jarzyn's errors carry. */
+export type JarzynErrorCode =
+  | 'ERR_JARZYN_INVALID_OPTION'
+  | 'ERR_JARZYN_UNKNOWN_OPTION'
+  | 'ERR_JARZYN_BAD_ARRAY_TYPE'
+  | 'ERR_JARZYN_BAD_LENGTH'
+  | 'ERR_JARZYN_DETACHED'
+  | 'ERR_JARZYN_ALIASED'
+  | 'ERR_JARZYN_DISPOSED'
+  | 'ERR_JARZYN_BAD_STATE'
+  | 'ERR_JARZYN_ALL_WALKERS_INVALID'
+  | 'ERR_JARZYN_OUT_OF_MEMORY'
+  | 'ERR_JARZYN_NATIVE'
+
+/** An error raised by jarzyn: a `TypeError`, `RangeError` or `Error` with a `code`. */
+export type JarzynError = Error & { code: JarzynErrorCode }
+
+type ErrorClass = typeof Error | typeof TypeError | typeof RangeError
+
+/** Make a jarzyn error of the given class and code. */
+export function jarzynError(Class: ErrorClass, code: JarzynErrorCode, message: string): JarzynError {
+  const e = new Class(message) as JarzynError
+  Object.defineProperty(e, 'code', { value: code, enumerable: true })
+  return e
+}
+
+/** Whether `e` is an error raised by jarzyn (it has a `code` starting with `ERR_JARZYN_`). */
+export function isJarzynError(e: unknown): e is JarzynError {
+  if (!(e instanceof Error)) return false
+  const code: unknown = (e as { code?: unknown }).code
+  return typeof code === 'string' && code.startsWith('ERR_JARZYN_')
+}
+
+const CLASSES: Record<string, ErrorClass> = { TypeError, RangeError, Error }
+
+/** Turn an error from the native addon ("CODE|Class|message") into a jarzyn error. */
+export function fromNative(e: unknown): unknown {
+  if (!(e instanceof Error)) return e
+  const m = /^(ERR_JARZYN_[A-Z_]+)\|(\w+)\|([\s\S]*)$/.exec(e.message)
+  if (!m) return jarzynError(Error, 'ERR_JARZYN_NATIVE', e.message)
+  return jarzynError(CLASSES[m[2]] ?? Error, m[1] as JarzynErrorCode, m[3])
+}
+
+/** Call into the native addon, translating its errors. */
+export function callNative<T>(f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    throw fromNative(e)
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * The walker population with Jarzynski log-weights (Carbone et al., NeurIPS 2023, Proposition 1).
+ * @module
+ */
+import { availableParallelism, cpus } from 'node:os'
+import { randomBytes } from 'node:crypto'
+
+import native from './native'
+import { callNative, jarzynError } from './errors'
+import { intOption, knownKeys, numberOption, typedArray, describe } from './validate'
+
+/** Resampling schemes: multinomial (plain), systematic, stratified and residual (lower variance). */
+export type ResampleScheme = 'multinomial' | 'systematic' | 'stratified' | 'residual'
+
+/** The schemes {@link Sampler.resample} accepts. */
+export const RESAMPLE_SCHEMES: readonly ResampleScheme[] = ['multinomial', 'systematic', 'stratified', 'residual']
+
+/** Options of a {@link Sampler}. */
+export interface SamplerOptions {
+  /** Number of walkers N (>= 1). */
+  walkers: number
+  /** Dimension d of each walker (>= 1). */
+  dim: number
+  /** ULA step size h > 0. The weights are exact for any h. */
+  stepSize: number
+  /**
+   * Seed of the counter-based RNG (a non-negative safe integer or a bigint below 2^64). Same seed,
+   * same results, bit for bit, whatever `threads` is. Default: random (read it back from {@link Sampler.seed}).
+   */
+  seed?: number | bigint
+  /** Worker threads; results do not depend on it. Default: the number of CPUs. */
+  threads?: number
+  /**
+   * Whether observations update the Jarzynski log-weights (default `true`). `false` gives
+   * unweighted PCD/CD walkers; invalid walkers still get zero weight.
+   */
+  weighted?: boolean
+}
+
+/** What one pass over the log-weights tells. */
+export interface WeightSummary {
+  /** Effective sample size (sum w)^2 / sum w^2, in walkers. */
+  ess: number
+  /** Squared coefficient of variation of the weights, N / ESS - 1. */
+  cv2: number
+  /** log of the mean weight, log(1/N sum exp A_i). */
+  logMeanWeight: number
+  /** Largest log-weight. */
+  maxLogWeight: number
+  /** Walkers with zero weight (A = -Infinity). */
+  zeroWeight: number
+}
+
+/** What an observation found. */
+export interface ObserveReport {
+  /** Walkers whose energy, gradient or weight became non-finite in this observation. */
+  newlyInvalid: number
+  /** Walkers with zero weight after it. */
+  invalid: number
+}
+
+/** Options of {@link Sampler.maybeResample}. */
+export interface MaybeResampleOptions {
+  /** Resample when ESS < essFraction * N (0..1). */
+  essFraction: number
+  /** Resampling scheme (default `'systematic'`). */
+  scheme?: ResampleScheme
+}
+
+const SAMPLER_KEYS = ['walkers', 'dim', 'stepSize', 'seed', 'threads', 'weighted'] as const
+const U64_MAX = (1n << 64n) - 1n
+
+function defaultThreads(): number {
+  return typeof availableParallelism === 'function' ? availableParallelism() : cpus().length
+}
+
+function seedOption(v: unknown): bigint {
+  if (v === undefined) return randomBytes(8).readBigUInt64LE()
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > U64_MAX) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `option \`seed\` must be in [0, 2^64), got ${v}`)
+    return v
+  }
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `option \`seed\` must be a non-negative safe integer or a bigint, got ${v}`)
+    }
+    return BigInt(v)
+  }
+  throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`seed\` must be a number or bigint, got ${describe(v)}`)
+}
+
+/** @internal */
+export function schemeOption(v: unknown): ResampleScheme {
+  if (typeof v !== 'string' || !(RESAMPLE_SCHEMES as readonly string[]).includes(v)) {
+    throw jarzynError(
+      typeof v === 'string' ? RangeError : TypeError,
+      'ERR_JARZYN_INVALID_OPTION',
+      `resampling scheme must be one of ${RESAMPLE_SCHEMES.join(', ')}, got ${typeof v === 'string' ? `'${v}'` : describe(v)}`,
+    )
+  }
+  return v as ResampleScheme
+}
+
+/**
+ * N walkers in R^d with Jarzynski log-weights, moved by the unadjusted Langevin algorithm.
+ *
+ * The sampler never computes energies: you evaluate U and grad U at {@link Sampler.positions}
+ * (with any model: TensorFlow.js, a native energy, plain JS) and hand them to
+ * {@link Sampler.observe}. One iteration of the paper's Algorithm 1 is:
+ *
+ * @example
+ * ```ts
+ * import { Sampler } from 'jarzyn'
+ * const s = new Sampler({ walkers: 4096, dim: 2, stepSize: 0.1, seed: 42 })
+ * // ... fill s.positions with exact samples of the initial model, then:
+ * s.observe(energy(s.positions), grad(s.positions))
+ * for (let k = 0; k < 1000; k++) {
+ *   const p = s.normalizedWeights()          // weights for the model expectation
+ *   updateParameters(p)                       // theta_k -> theta_{k+1}
+ *   s.move()                                  // ULA step with grad U_k
+ *   s.observe(energy(s.positions), grad(s.positions))   // U_{k+1}, grad U_{k+1}: updates the weights
+ *   s.maybeResample({ essFraction: 0.5, scheme: 'systematic' })
+ * }
+ * console.log('log Z_k / Z_0 ~', s.logNormalizerRatio())
+ * ```
+ *
+ * Memory: {@link Sampler.positions}, {@link Sampler.logWeights}, {@link Sampler.energies} and
+ * {@link Sampler.gradients} are views of native memory, made once. Writes from JavaScript are seen
+ * by the core; no step allocates a new buffer.
+ */
+export class Sampler {
+  /** Number of walkers N. */
+  readonly walkers: number
+  /** Dimension d. */
+  readonly dim: number
+  /** The RNG seed (given or drawn). */
+  readonly seed: bigint
+  /** Worker threads. */
+  readonly threads: number
+  /** Whether observations update the log-weights. */
+  readonly weighted: boolean
+
+  #native: InstanceType<typeof native.NativeSampler>
+  #positions: Float32Array
+  #gradients: Float32Array
+  #energies: Float32Array
+  #logWeights: Float64Array
+  #stepSize: number
+  #disposed = false
+
+  constructor(options: SamplerOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `Sampler options must be an object, got ${describe(options)}`)
+    }
+    knownKeys('Sampler', options, SAMPLER_KEYS)
+    this.walkers = intOption('walkers', options.walkers, 1, 2 ** 32 - 1)
+    this.dim = intOption('dim', options.dim, 1, 2 ** 32 - 1)
+    this.#stepSize = numberOption('stepSize', options.stepSize, 0, Number.MAX_VALUE, true)
+    this.seed = seedOption(options.seed)
+    this.threads = options.threads === undefined ? defaultThreads() : intOption('threads', options.threads, 1, 1024)
+    if (options.weighted !== undefined && typeof options.weighted !== 'boolean') {
+      throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`weighted\` must be a boolean, got ${describe(options.weighted)}`)
+    }
+    this.weighted = options.weighted ?? true
+    if (this.walkers * this.dim > 2 ** 31) {
+      throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `walkers * dim = ${this.walkers * this.dim} exceeds the 2^31 elements a typed array may hold`)
+    }
+    const lo = Number(this.seed & 0xffffffffn)
+    const hi = Number(this.seed >> 32n)
+    this.#native = callNative(
+      () => new native.NativeSampler(this.walkers, this.dim, this.#stepSize, lo, hi, this.threads, this.weighted),
+    )
+    this.#positions = callNative(() => this.#native.f32View(0))
+    this.#gradients = callNative(() => this.#native.f32View(1))
+    this.#energies = callNative(() => this.#native.energyView())
+    this.#logWeights = callNative(() => this.#native.logWeightView())
+  }
+
+  #live(): InstanceType<typeof native.NativeSampler> {
+    if (this.#disposed) throw jarzynError(Error, 'ERR_JARZYN_DISPOSED', 'the sampler was disposed; create a new one')
+    return this.#native
+  }
+
+  /** Positions X, N x d row-major (walker i at `[i*d, (i+1)*d)`): a writable view of native memory. */
+  get positions(): Float32Array {
+    this.#live()
+    return this.#positions
+  }
+
+  /** Log-weights A (length N): a view of native memory. A = -Infinity marks a dead walker. */
+  get logWeights(): Float64Array {
+    this.#live()
+    return this.#logWeights
+  }
+
+  /**
+   * The energies of the last observation (length N), a view of native memory. Write U here and
+   * call `observe()` with no arguments for the zero-copy path.
+   */
+  get energies(): Float32Array {
+    this.#live()
+    return this.#energies
+  }
+
+  /** The gradients of the last observation (N x d), a view of native memory; see {@link Sampler.energies}. */
+  get gradients(): Float32Array {
+    this.#live()
+    return this.#gradients
+  }
+
+  /** The ULA step size h. May change between iterations (not between `move()` and `observe()`). */
+  get stepSize(): number {
+    return this.#stepSize
+  }
+
+  set stepSize(h: number) {
+    const v = numberOption('stepSize', h, 0, Number.MAX_VALUE, true)
+    callNative(() => this.#live().setStepSize(v))
+    this.#stepSize = v
+  }
+
+  /** ULA moves taken so far. */
+  get steps(): number {
+    return this.#live().steps
+  }
+
+  /** Resamplings so far. */
+  get resamplings(): number {
+    return this.#live().resamplings
+  }
+
+  /** Walker observations that turned out non-finite, over the whole run. */
+  get invalidTotal(): number {
+    return this.#live().invalidTotal
+  }
+
+  /**
+   * Record U and grad U at the current positions, under the current parameters, and update the
+   * log-weights: after a `move()` by the Jarzynski increment, otherwise (parameters changed, walkers
+   * not moved) by the AIS increment U_old - U_new. The first observation only records.
+   *
+   * Walkers with a non-finite energy, gradient or weight get weight zero (A = -Infinity) and are
+   * counted; if no walker is left, this throws `ERR_JARZYN_ALL_WALKERS_INVALID`.
+   *
+   * @param energy U at each walker, a Float32Array of length N (default: {@link Sampler.energies}).
+   * @param grad grad U at each walker, a Float32Array of length N*d (default: {@link Sampler.gradients}).
+   */
+  observe(energy?: Float32Array, grad?: Float32Array): ObserveReport {
+    const n = this.#live()
+    const e = energy === undefined ? this.#energies : typedArray<Float32Array>('energy', energy, Float32Array, this.walkers)
+    const g = grad === undefined ? this.#gradients : typedArray<Float32Array>('grad', grad, Float32Array, this.walkers * this.dim)
+    return callNative(() => n.observe(e, g))
+  }
+
+  /** One ULA step, X <- X - h grad U(X) + sqrt(2h) xi, with the last observed gradient. */
+  move(): void {
+    const n = this.#live()
+    callNative(() => n.move())
+  }
+
+  /** Effective sample size (sum w)^2 / sum w^2, in walkers (N when all weights are equal). */
+  ess(): number {
+    return callNative(() => this.#live().ess())
+  }
+
+  /** ESS, CV^2, log-mean weight and dead walkers, from one pass over the weights. */
+  summary(): WeightSummary {
+    return callNative(() => this.#live().summary())
+  }
+
+  /**
+   * Estimate of log(Z_now / Z_0): the log-mean weights absorbed at each resampling plus
+   * log mean exp(A) now (Jarzynski's equality).
+   */
+  logNormalizerRatio(): number {
+    return callNative(() => this.#live().logNormalizerRatio())
+  }
+
+  /**
+   * Normalised weights p_i = exp(A_i) / sum_j exp(A_j) (max-shifted, f64).
+   * @param out optional Float64Array of length N to write into (no allocation).
+   */
+  normalizedWeights(out?: Float64Array): Float64Array {
+    const n = this.#live()
+    const o = out === undefined ? new Float64Array(this.walkers) : typedArray<Float64Array>('out', out, Float64Array, this.walkers)
+    callNative(() => n.normalizedWeights(o))
+    return o
+  }
+
+  /**
+   * Resample: walkers are copied from ancestors drawn with probabilities p, A is reset to 0 and
+   * log mean exp(A) is carried into {@link Sampler.logNormalizerRatio}. Returns the ancestor of each
+   * new walker.
+   */
+  resample(scheme: ResampleScheme = 'systematic'): Uint32Array {
+    const s = schemeOption(scheme)
+    return callNative(() => this.#live().resample(s))
+  }
+
+  /**
+   * Resample when ESS < essFraction * N. The paper's criterion CV^2 > c is
+   * `essFraction = 1 / (1 + c)`. Returns whether it resampled.
+   */
+  maybeResample(options: MaybeResampleOptions): boolean {
+    if (typeof options !== 'object' || options === null) {
+      throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `maybeResample options must be an object, got ${describe(options)}`)
+    }
+    knownKeys('maybeResample', options, ['essFraction', 'scheme'])
+    const f = numberOption('essFraction', options.essFraction, 0, 1, false)
+    const s = schemeOption(options.scheme ?? 'systematic')
+    return callNative(() => this.#live().maybeResample(f, s))
+  }
+
+  /** Free the thread pool and scratch memory. Any later call throws `ERR_JARZYN_DISPOSED`. */
+  dispose(): void {
+    if (this.#disposed) return
+    this.#disposed = true
+    this.#native.dispose()
+  }
+
+  /** Whether {@link Sampler.dispose} was called. */
+  get disposed(): boolean {
+    return this.#disposed
+  }
+}
