@@ -9,6 +9,28 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeGmm {
+  constructor(dim: number, components: number, threads: number)
+  /** All parameters, [means | logWeights | logScales]. */
+  getParams(): Float64Array
+  /** Set all parameters; refuses non-finite values. */
+  setParams(p: Float64Array): void
+  logZ(): number
+  mixtureWeights(): Float64Array
+  /** U (and grad U when `grad` is given) at the points `x` (n x d). */
+  evaluate(x: Float32Array, energy: Float32Array, grad?: Float32Array | undefined | null): void
+  /** log rho(x) = -U(x) - log Z per point. */
+  logDensity(x: Float32Array, out: Float64Array): void
+  /** sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j); w = 1/n when `weights` is null. */
+  paramGrad(x: Float32Array, weights?: Float64Array | undefined | null): NativeParamGrad
+  /** sum_i p_i dU/dtheta(X_i) over the sampler's walkers with its normalised weights, natively. */
+  walkerParamGrad(sampler: NativeSampler): NativeParamGrad
+  /** Exact samples into `out` (n x d); returns each sample's component. */
+  sample(out: Float32Array, seedLo: number, seedHi: number, step: number, stratified: boolean): Uint32Array
+  /** Exact samples into the sampler's positions, then observe them (fresh start of a weighted run). */
+  sampleInto(sampler: NativeSampler, seedLo: number, seedHi: number, step: number, stratified: boolean): void
+}
+
 export declare class NativeSampler {
   constructor(walkers: number, dim: number, stepSize: number, seedLo: number, seedHi: number, threads: number, weighted: boolean)
   /**
@@ -39,6 +61,16 @@ export declare class NativeSampler {
   get resamplings(): number
   get invalidTotal(): number
   get movePending(): boolean
+  /**
+   * Evaluate the native Gaussian mixture at the walkers straight into the sampler's buffers and
+   * observe: no copy through JavaScript.
+   */
+  observeGmm(gmm: NativeGmm): NativeObserveReport
+  /** Forget the weights and the last observation (walkers now count as exact samples). */
+  reinitialize(): void
+  /** [steps, resamplings, invalidTotal, logNormAbsorbed, observed (0/1)]. */
+  getCounters(): Array<number>
+  setCounters(c: Array<number>): void
   /** Frees the thread pool and scratch memory. Views stay readable until collected. */
   dispose(): void
   get disposed(): boolean
@@ -60,6 +92,13 @@ export declare function measureCopyBandwidth(bytes: number, repeats: number, thr
 export interface NativeObserveReport {
   newlyInvalid: number
   invalid: number
+}
+
+/** Parameter gradient and mean energy of a weighted set of points. */
+export interface NativeParamGrad {
+  /** [means (K x d) | logWeights (K) | logScales (K)] */
+  grad: Float64Array
+  meanEnergy: number
 }
 
 /** Summary of the log-weights, computed in one pass. */

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeGmm = nativeBinding.NativeGmm
 module.exports.NativeSampler = nativeBinding.NativeSampler
 module.exports.fillNormalsNative = nativeBinding.fillNormalsNative
 module.exports.measureCopyBandwidth = nativeBinding.measureCopyBandwidth

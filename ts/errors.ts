@@ -24,6 +24,9 @@ export type JarzynErrorCode =
   | 'ERR_JARZYN_ALL_WALKERS_INVALID'
   | 'ERR_JARZYN_OUT_OF_MEMORY'
   | 'ERR_JARZYN_NATIVE'
+  | 'ERR_JARZYN_BAD_CHECKPOINT'
+  | 'ERR_JARZYN_DIVERGED'
+  | 'ERR_JARZYN_BACKEND'
 
 /** An error raised by jarzyn: a `TypeError`, `RangeError` or `Error` with a `code`. */
 export type JarzynError = Error & { code: JarzynErrorCode }

@@ -311,6 +311,39 @@ export class Sampler {
     return callNative(() => this.#live().maybeResample(f, s))
   }
 
+  /**
+   * The native sampler, for native energies that write straight into its buffers.
+   * @internal
+   */
+  nativeHandle(): InstanceType<typeof native.NativeSampler> {
+    return this.#live()
+  }
+
+  /**
+   * Forget the weights and the last observation: the walkers as they are now count as exact samples
+   * of the current model (A = 0, log-normaliser 0; the next `observe()` only records). Used after
+   * writing new positions (exact samples, CD resets, burn-in).
+   */
+  reinitialize(): void {
+    callNative(() => this.#live().reinitialize())
+  }
+
+  /**
+   * The scalar state between iterations, for checkpoints.
+   * @internal
+   */
+  counters(): number[] {
+    return callNative(() => this.#live().getCounters())
+  }
+
+  /**
+   * Restore scalar state saved by {@link Sampler.counters} (after writing the views back).
+   * @internal
+   */
+  restoreCounters(c: number[]): void {
+    callNative(() => this.#live().setCounters(c))
+  }
+
   /** Free the thread pool and scratch memory. Any later call throws `ERR_JARZYN_DISPOSED`. */
   dispose(): void {
     if (this.#disposed) return

@@ -11,12 +11,18 @@ pub fn copy_bytes_per_second(bytes: usize, repeats: usize, threads: usize) -> f6
   let n = (bytes / 4).max(1024);
   let src = vec![1.0f32; n];
   let mut dst = vec![0.0f32; n];
-  let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().expect("thread pool");
+  let pool = rayon::ThreadPoolBuilder::new()
+    .num_threads(threads.max(1))
+    .build()
+    .expect("thread pool");
   let mut best = f64::INFINITY;
   pool.install(|| {
     for _ in 0..repeats.max(1) {
       let t = Instant::now();
-      dst.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(d, s)| d.copy_from_slice(s));
+      dst
+        .par_chunks_mut(1 << 16)
+        .zip(src.par_chunks(1 << 16))
+        .for_each(|(d, s)| d.copy_from_slice(s));
       best = best.min(t.elapsed().as_secs_f64());
     }
   });

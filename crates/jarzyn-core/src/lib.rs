@@ -7,6 +7,7 @@
 
 pub mod bandwidth;
 pub mod error;
+pub mod gmm;
 pub mod normal;
 pub mod philox;
 pub mod resample;
@@ -14,6 +15,7 @@ pub mod sampler;
 pub mod weights;
 
 pub use error::{CoreError, Result};
+pub use gmm::GaussianMixture;
 pub use resample::Scheme;
-pub use sampler::{Observation, ObserveReport, Sampler, SamplerConfig};
+pub use sampler::{Observation, ObserveReport, Sampler, SamplerConfig, SamplerCounters};
 pub use weights::WeightSummary;

@@ -61,6 +61,17 @@ pub struct ObserveReport {
   pub invalid: usize,
 }
 
+/// The scalar state of a sampler between iterations.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplerCounters {
+  pub steps: u64,
+  pub resamplings: u64,
+  pub invalid_total: u64,
+  pub log_norm_absorbed: f64,
+  /// Whether an observation is recorded (false: the next observation only records).
+  pub observed: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
   /// Nothing observed yet: the next observation only records.
@@ -495,6 +506,68 @@ impl Sampler {
       return Err(CoreError::AllWalkersInvalid { invalid: n, walkers: n });
     }
     Ok(report)
+  }
+
+  /// Fill the sampler's own energy and gradient buffers with `eval(pool, positions, energies,
+  /// gradients)` and observe them: a native energy's path with no copy through JavaScript.
+  pub fn observe_with<F>(&mut self, eval: F) -> Result<ObserveReport>
+  where
+    F: FnOnce(&rayon::ThreadPool, &[f32], &mut [f32], &mut [f32]) -> Result<()>,
+  {
+    let pool = &self.pool;
+    let x = self.positions.as_slice();
+    let (e, g) = (&mut self.energies, &mut self.gradients);
+    eval(pool, x, e.as_mut_slice(), g.as_mut_slice())?;
+    self.observe(Observation::InPlace)
+  }
+
+  /// The sampler's thread pool, for native energies that work alongside it.
+  pub fn pool(&self) -> &rayon::ThreadPool {
+    &self.pool
+  }
+
+  /// Forget the last observation and the weights: the walkers as they are now count as exact
+  /// samples of the current model (A = 0, log-normaliser 0, the next observation only records).
+  /// Used after re-initialising walkers (CD resets, burn-in).
+  pub fn reinitialize(&mut self) {
+    self.log_weights.as_mut_slice().fill(0.0);
+    self.log_norm_absorbed = 0.0;
+    self.phase = Phase::Fresh;
+  }
+
+  /// Counters and scalars that, with the four buffers, make up the sampler's whole state between
+  /// iterations (for checkpoints).
+  pub fn counters(&self) -> SamplerCounters {
+    SamplerCounters {
+      steps: self.steps,
+      resamplings: self.resamplings,
+      invalid_total: self.invalid_total,
+      log_norm_absorbed: self.log_norm_absorbed,
+      observed: self.phase == Phase::Observed,
+    }
+  }
+
+  /// Restore counters saved by [`Sampler::counters`] after the buffers were written back.
+  /// Only states between iterations (observed, no move pending) can be restored.
+  pub fn restore_counters(&mut self, c: SamplerCounters) -> Result<()> {
+    if !c.log_norm_absorbed.is_finite() {
+      return Err(CoreError::InvalidOption {
+        name: "logNormAbsorbed",
+        reason: "must be finite".into(),
+      });
+    }
+    self.steps = c.steps;
+    self.resamplings = c.resamplings;
+    self.invalid_total = c.invalid_total;
+    self.log_norm_absorbed = c.log_norm_absorbed;
+    self.phase = if c.observed { Phase::Observed } else { Phase::Fresh };
+    if self.cfg.weighted {
+      let e = self.energies.as_slice();
+      for (f, &u) in self.forward.iter_mut().zip(e) {
+        *f = u as f64;
+      }
+    }
+    Ok(())
   }
 
   /// One pass over the log-weights.

@@ -1,0 +1,567 @@
+//! A native Gaussian-mixture energy, U(x) = -log sum_i exp(-|x - a_i|^2 / (2 s_i^2) - z_i), with
+//! exact log Z, exact samples, energies, gradients and weighted parameter gradients.
+//!
+//! This is the paper's first experiment's model (with learnable scales as an option). Per-point work
+//! is in f32 (what a TensorFlow.js implementation computes, so the two agree to f32 round-off);
+//! sums over points are in f64 over fixed chunks combined in order, so results are bit-identical
+//! for any thread count.
+
+use rayon::prelude::*;
+
+use crate::error::{CoreError, Result};
+use crate::normal::fill_normals;
+use crate::philox::{key_from_seed, philox4x32_10, Counter, Stream};
+
+/// Points per reduction chunk (fixed; never derived from the thread count).
+const POINT_CHUNK: usize = 1024;
+/// Accumulator lanes for the squared distance, so that the f32 sum vectorises in a fixed order.
+const ACC: usize = 8;
+/// Points per f32 partial sum of the mean gradient before it is added into f64.
+const FLUSH: usize = 32;
+const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// Parameters of a K-component mixture in R^d. Mixture weight of component i is
+/// proportional to (2 pi s_i^2)^{d/2} exp(-z_i).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GaussianMixture {
+  pub dim: usize,
+  pub components: usize,
+  /// Means a_i, K x d row-major.
+  pub means: Vec<f64>,
+  /// Log-weight offsets z_i (the energy's, not the mixture's: larger z, smaller weight).
+  pub log_weights: Vec<f64>,
+  /// log s_i.
+  pub log_scales: Vec<f64>,
+}
+
+/// d U / d theta, laid out as [means (K x d) | log_weights (K) | log_scales (K)].
+pub type ParamVector = Vec<f64>;
+
+impl GaussianMixture {
+  pub fn new(dim: usize, components: usize) -> Result<Self> {
+    if dim == 0 {
+      return Err(CoreError::InvalidOption {
+        name: "dim",
+        reason: "must be a positive integer".into(),
+      });
+    }
+    if components == 0 || components > 4096 {
+      return Err(CoreError::InvalidOption {
+        name: "components",
+        reason: "must be an integer in 1..4096".into(),
+      });
+    }
+    Ok(GaussianMixture {
+      dim,
+      components,
+      means: vec![0.0; dim * components],
+      log_weights: vec![0.0; components],
+      log_scales: vec![0.0; components],
+    })
+  }
+
+  /// Number of parameters in a [`ParamVector`].
+  pub fn param_count(&self) -> usize {
+    self.components * (self.dim + 2)
+  }
+
+  /// Check every parameter is finite.
+  pub fn validate(&self) -> Result<()> {
+    let ok = self
+      .means
+      .iter()
+      .chain(&self.log_weights)
+      .chain(&self.log_scales)
+      .all(|v| v.is_finite());
+    if !ok {
+      return Err(CoreError::BadState("Gaussian-mixture parameters are not finite"));
+    }
+    if self.means.len() != self.dim * self.components
+      || self.log_weights.len() != self.components
+      || self.log_scales.len() != self.components
+    {
+      return Err(CoreError::BadState(
+        "Gaussian-mixture parameter shapes do not match dim and components",
+      ));
+    }
+    Ok(())
+  }
+
+  /// log of each component's unnormalised mass: d/2 log(2 pi) + d log s_i - z_i.
+  fn log_masses(&self) -> Vec<f64> {
+    let d = self.dim as f64;
+    (0..self.components)
+      .map(|i| 0.5 * d * LN_2PI + d * self.log_scales[i] - self.log_weights[i])
+      .collect()
+  }
+
+  /// Exact log Z.
+  pub fn log_z(&self) -> f64 {
+    crate::weights::logsumexp(&self.log_masses())
+  }
+
+  /// The mixture's weights (sum to 1).
+  pub fn mixture_weights(&self) -> Vec<f64> {
+    let lm = self.log_masses();
+    let lz = crate::weights::logsumexp(&lm);
+    lm.iter().map(|v| (v - lz).exp()).collect()
+  }
+
+  /// Exact log density log rho(x) = -U(x) - log Z, per point.
+  pub fn log_density(&self, pool: &rayon::ThreadPool, x: &[f32], out: &mut [f64]) -> Result<()> {
+    let n = self.check_points(x)?;
+    if out.len() != n {
+      return Err(CoreError::BadLength {
+        name: "out",
+        got: out.len(),
+        expected: n,
+      });
+    }
+    let mut e = vec![0f32; n];
+    self.evaluate(pool, x, &mut e, None)?;
+    let lz = self.log_z();
+    for (o, &u) in out.iter_mut().zip(&e) {
+      *o = -(u as f64) - lz;
+    }
+    Ok(())
+  }
+
+  fn check_points(&self, x: &[f32]) -> Result<usize> {
+    if x.len() % self.dim != 0 {
+      return Err(CoreError::BadLength {
+        name: "x",
+        got: x.len(),
+        expected: (x.len() / self.dim + 1) * self.dim,
+      });
+    }
+    Ok(x.len() / self.dim)
+  }
+
+  /// f32 copies of the parameters the per-point kernel uses.
+  fn kernel_params(&self) -> KernelParams {
+    KernelParams {
+      means: self.means.iter().map(|&v| v as f32).collect(),
+      z: self.log_weights.clone(),
+      half_inv_var: self.log_scales.iter().map(|&l| 0.5 * (-2.0 * l).exp()).collect(),
+      inv_var: self.log_scales.iter().map(|&l| (-2.0 * l).exp() as f32).collect(),
+    }
+  }
+
+  /// U and (optionally) grad_x U at each point. Non-finite inputs give non-finite outputs, which
+  /// the sampler then marks invalid; nothing here panics on them.
+  pub fn evaluate(
+    &self,
+    pool: &rayon::ThreadPool,
+    x: &[f32],
+    energy: &mut [f32],
+    grad: Option<&mut [f32]>,
+  ) -> Result<()> {
+    let n = self.check_points(x)?;
+    if energy.len() != n {
+      return Err(CoreError::BadLength {
+        name: "energy",
+        got: energy.len(),
+        expected: n,
+      });
+    }
+    if let Some(g) = &grad {
+      if g.len() != x.len() {
+        return Err(CoreError::BadLength {
+          name: "grad",
+          got: g.len(),
+          expected: x.len(),
+        });
+      }
+    }
+    let d = self.dim;
+    let kp = self.kernel_params();
+    let k = self.components;
+    pool.install(|| match grad {
+      Some(grad) => x
+        .par_chunks(POINT_CHUNK * d)
+        .zip(energy.par_chunks_mut(POINT_CHUNK))
+        .zip(grad.par_chunks_mut(POINT_CHUNK * d))
+        .for_each(|((xc, ec), gc)| {
+          let mut gamma = vec![0f64; k];
+          for ((row, e), g) in xc.chunks_exact(d).zip(ec.iter_mut()).zip(gc.chunks_exact_mut(d)) {
+            *e = kp.point(row, &mut gamma, d) as f32;
+            g.fill(0.0);
+            for i in 0..k {
+              let c = gamma[i] as f32 * kp.inv_var[i];
+              let a = &kp.means[i * d..(i + 1) * d];
+              for ((gv, &xv), &av) in g.iter_mut().zip(row).zip(a) {
+                *gv += c * (xv - av);
+              }
+            }
+          }
+        }),
+      None => x
+        .par_chunks(POINT_CHUNK * d)
+        .zip(energy.par_chunks_mut(POINT_CHUNK))
+        .for_each(|(xc, ec)| {
+          let mut gamma = vec![0f64; k];
+          for (row, e) in xc.chunks_exact(d).zip(ec.iter_mut()) {
+            *e = kp.point(row, &mut gamma, d) as f32;
+          }
+        }),
+    });
+    Ok(())
+  }
+
+  /// sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j), with w_j = `weights[j]` or 1/n when `None`.
+  /// Points with zero weight are skipped (their energy may be non-finite).
+  pub fn weighted_param_grad(
+    &self,
+    pool: &rayon::ThreadPool,
+    x: &[f32],
+    weights: Option<&[f64]>,
+  ) -> Result<(ParamVector, f64)> {
+    let n = self.check_points(x)?;
+    if let Some(w) = weights {
+      if w.len() != n {
+        return Err(CoreError::BadLength {
+          name: "weights",
+          got: w.len(),
+          expected: n,
+        });
+      }
+    }
+    if n == 0 {
+      return Ok((vec![0.0; self.param_count()], 0.0));
+    }
+    let d = self.dim;
+    let k = self.components;
+    let kp = self.kernel_params();
+    let uniform = 1.0 / n as f64;
+    let partials: Vec<(Vec<f64>, f64)> = pool.install(|| {
+      x.par_chunks(POINT_CHUNK * d)
+        .enumerate()
+        .map(|(ci, xc)| {
+          let mut acc = vec![0f64; k * (d + 2)];
+          // The K x d mean-gradient part accumulates in f32 over blocks of FLUSH points (so it
+          // vectorises 8-wide), then into f64: error ~ FLUSH ulps of f32, far below the noise of the
+          // estimator, and a fixed order.
+          let mut acc32 = vec![0f32; k * d];
+          let mut mean_u = 0f64;
+          let mut gamma = vec![0f64; k];
+          let mut sq = vec![0f64; k];
+          for (j, row) in xc.chunks_exact(d).enumerate() {
+            let w = weights.map_or(uniform, |w| w[ci * POINT_CHUNK + j]);
+            if w != 0.0 {
+              let u = kp.point_with_sq(row, &mut gamma, &mut sq, d);
+              mean_u += w * u;
+              for i in 0..k {
+                // dU/da_i = -gamma_i (x - a_i) / s_i^2
+                let c = (-w * gamma[i] * 2.0 * kp.half_inv_var[i]) as f32;
+                let a = &kp.means[i * d..(i + 1) * d];
+                let dst = &mut acc32[i * d..(i + 1) * d];
+                for ((o, &xv), &av) in dst.iter_mut().zip(row).zip(a) {
+                  *o += c * (xv - av);
+                }
+                // dU/dz_i = gamma_i ; dU/dlog s_i = -gamma_i |x - a_i|^2 / s_i^2
+                acc[k * d + i] += w * gamma[i];
+                acc[k * d + k + i] -= w * gamma[i] * sq[i] * 2.0 * kp.half_inv_var[i];
+              }
+            }
+            if (j + 1) % FLUSH == 0 || (j + 1) * d == xc.len() {
+              for (o, v) in acc[..k * d].iter_mut().zip(acc32.iter_mut()) {
+                *o += *v as f64;
+                *v = 0.0;
+              }
+            }
+          }
+          (acc, mean_u)
+        })
+        .collect()
+    });
+    let mut total = vec![0f64; k * (d + 2)];
+    let mut mean_u = 0.0;
+    for (acc, u) in partials {
+      for (t, a) in total.iter_mut().zip(acc) {
+        *t += a;
+      }
+      mean_u += u;
+    }
+    Ok((total, mean_u))
+  }
+
+  /// Exact samples into `out` (n x d). Component counts are stratified (largest-remainder
+  /// rounding of n w_i, as the paper's "half from each component") when `stratified`, else drawn
+  /// iid. Deterministic in (seed, step): the normals come from stream Init at counter step
+  /// `2 step`, the component uniforms (iid case) from counter step `2 step + 1`.
+  pub fn sample(&self, out: &mut [f32], seed: u64, step: u64, stratified: bool) -> Result<Vec<usize>> {
+    let n = self.check_points(out)?;
+    self.validate()?;
+    let d = self.dim;
+    let w = self.mixture_weights();
+    let key = key_from_seed(seed);
+    let comp: Vec<usize> = if stratified {
+      let counts = largest_remainder(&w, n);
+      counts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &c)| std::iter::repeat_n(i, c))
+        .collect()
+    } else {
+      // Uniforms from the Init stream's odd counters (normals use the even ones).
+      let ctr = Counter::new(Stream::Init, 2 * step + 1);
+      let mut cum = Vec::with_capacity(w.len());
+      let mut acc = 0.0;
+      for &v in &w {
+        acc += v;
+        cum.push(acc);
+      }
+      (0..n)
+        .map(|j| {
+          let r = philox4x32_10([0, j as u32, ctr.c2, ctr.c3], key);
+          let u = (((r[0] as u64) << 21) ^ ((r[1] as u64) >> 11)) as f64 / 9_007_199_254_740_992.0 * acc;
+          cum.iter().position(|&c| c > u).unwrap_or(w.len() - 1)
+        })
+        .collect()
+    };
+    fill_normals(key, Counter::new(Stream::Init, 2 * step), 0, d, out);
+    for (j, row) in out.chunks_exact_mut(d).enumerate() {
+      let i = comp[j];
+      let s = self.log_scales[i].exp();
+      for c in 0..d {
+        row[c] = (self.means[i * d + c] + s * row[c] as f64) as f32;
+      }
+    }
+    Ok(comp)
+  }
+}
+
+/// Integer counts summing to n, as close as possible to n w_i (largest remainders first, ties to
+/// the lower index).
+pub fn largest_remainder(w: &[f64], n: usize) -> Vec<usize> {
+  let total: f64 = w.iter().sum();
+  let exact: Vec<f64> = w.iter().map(|v| n as f64 * v / total).collect();
+  let mut counts: Vec<usize> = exact.iter().map(|v| v.floor() as usize).collect();
+  let mut left = n - counts.iter().sum::<usize>().min(n);
+  let mut order: Vec<usize> = (0..w.len()).collect();
+  order.sort_by(|&a, &b| {
+    (exact[b] - exact[b].floor())
+      .total_cmp(&(exact[a] - exact[a].floor()))
+      .then(a.cmp(&b))
+  });
+  for &i in order.iter().cycle() {
+    if left == 0 {
+      break;
+    }
+    counts[i] += 1;
+    left -= 1;
+  }
+  counts
+}
+
+struct KernelParams {
+  means: Vec<f32>,
+  z: Vec<f64>,
+  half_inv_var: Vec<f64>,
+  inv_var: Vec<f32>,
+}
+
+impl KernelParams {
+  /// U(x) and the responsibilities gamma_i.
+  #[inline]
+  fn point(&self, row: &[f32], gamma: &mut [f64], d: usize) -> f64 {
+    let k = gamma.len();
+    let mut m = f64::NEG_INFINITY;
+    for i in 0..k {
+      let sq = sq_dist(row, &self.means[i * d..(i + 1) * d]) as f64;
+      let r = -sq * self.half_inv_var[i] - self.z[i];
+      gamma[i] = r;
+      m = m.max(r);
+    }
+    softmax_in_place(gamma, m)
+  }
+
+  /// As `point`, also returning the squared distances.
+  #[inline]
+  fn point_with_sq(&self, row: &[f32], gamma: &mut [f64], sq: &mut [f64], d: usize) -> f64 {
+    let k = gamma.len();
+    let mut m = f64::NEG_INFINITY;
+    for i in 0..k {
+      sq[i] = sq_dist(row, &self.means[i * d..(i + 1) * d]) as f64;
+      let r = -sq[i] * self.half_inv_var[i] - self.z[i];
+      gamma[i] = r;
+      m = m.max(r);
+    }
+    softmax_in_place(gamma, m)
+  }
+}
+
+/// Turn log-terms into probabilities in place; return -logsumexp (the energy).
+#[inline]
+fn softmax_in_place(gamma: &mut [f64], m: f64) -> f64 {
+  if !m.is_finite() {
+    gamma.fill(f64::NAN);
+    return f64::NAN;
+  }
+  let mut s = 0.0;
+  for g in gamma.iter_mut() {
+    *g = (*g - m).exp();
+    s += *g;
+  }
+  for g in gamma.iter_mut() {
+    *g /= s;
+  }
+  -(m + s.ln())
+}
+
+/// |x - a|^2 in f32 over ACC fixed lanes (a fixed summation order that vectorises).
+#[inline]
+fn sq_dist(x: &[f32], a: &[f32]) -> f32 {
+  let mut acc = [0f32; ACC];
+  let mut xc = x.chunks_exact(ACC);
+  let mut ac = a.chunks_exact(ACC);
+  for (xs, as_) in (&mut xc).zip(&mut ac) {
+    for l in 0..ACC {
+      let t = xs[l] - as_[l];
+      acc[l] += t * t;
+    }
+  }
+  for (l, (&xv, &av)) in xc.remainder().iter().zip(ac.remainder()).enumerate() {
+    let t = xv - av;
+    acc[l] += t * t;
+  }
+  ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn pool(t: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()
+  }
+
+  fn paper_model(d: usize) -> GaussianMixture {
+    let mut g = GaussianMixture::new(d, 2).unwrap();
+    g.means[0] = -10.0;
+    g.means[d] = 6.0;
+    g.log_weights[1] = -(3f64).ln(); // weights 1/4, 3/4
+    g
+  }
+
+  #[test]
+  fn log_z_and_weights() {
+    let g = paper_model(50);
+    let w = g.mixture_weights();
+    assert!((w[0] - 0.25).abs() < 1e-12 && (w[1] - 0.75).abs() < 1e-12);
+    let expect = 25.0 * LN_2PI + (1.0f64 + 3.0).ln();
+    assert!((g.log_z() - expect).abs() < 1e-10);
+  }
+
+  #[test]
+  fn gradients_match_finite_differences() {
+    let d = 5;
+    let mut g = GaussianMixture::new(d, 3).unwrap();
+    for (i, v) in g.means.iter_mut().enumerate() {
+      *v = ((i * 7 % 5) as f64 - 2.0) * 0.7;
+    }
+    g.log_weights = vec![0.0, 0.3, -0.2];
+    g.log_scales = vec![0.1, -0.2, 0.3];
+    let x: Vec<f32> = (0..4 * d).map(|i| ((i * 13 % 9) as f32 - 4.0) * 0.5).collect();
+    let p = pool(1);
+    let mut e = vec![0f32; 4];
+    let mut gr = vec![0f32; 4 * d];
+    g.evaluate(&p, &x, &mut e, Some(&mut gr)).unwrap();
+    // grad_x by central differences in f64 through a perturbed copy.
+    for j in 0..4 {
+      for c in 0..d {
+        let h = 1e-2f32;
+        let mut xp = x[j * d..(j + 1) * d].to_vec();
+        let mut xm = xp.clone();
+        xp[c] += h;
+        xm[c] -= h;
+        let (mut ep, mut em) = ([0f32], [0f32]);
+        g.evaluate(&p, &xp, &mut ep, None).unwrap();
+        g.evaluate(&p, &xm, &mut em, None).unwrap();
+        let fd = (ep[0] as f64 - em[0] as f64) / (2.0 * h as f64);
+        assert!(
+          (fd - gr[j * d + c] as f64).abs() < 2e-3 * (1.0 + fd.abs()),
+          "x grad {j},{c}: {fd} vs {}",
+          gr[j * d + c]
+        );
+      }
+    }
+    // Parameter gradient against finite differences of the mean energy.
+    let (pg, mean_u) = g.weighted_param_grad(&p, &x, None).unwrap();
+    assert!((mean_u - e.iter().map(|&v| v as f64).sum::<f64>() / 4.0).abs() < 1e-4);
+    let mean_energy = |g: &GaussianMixture| {
+      let mut e = vec![0f32; 4];
+      g.evaluate(&p, &x, &mut e, None).unwrap();
+      e.iter().map(|&v| v as f64).sum::<f64>() / 4.0
+    };
+    let k = 3;
+    for idx in 0..g.param_count() {
+      let h = 1e-3;
+      let mut gp = g.clone();
+      let mut gm = g.clone();
+      let get = |g: &mut GaussianMixture| -> *mut f64 {
+        if idx < k * d {
+          &mut g.means[idx]
+        } else if idx < k * d + k {
+          &mut g.log_weights[idx - k * d]
+        } else {
+          &mut g.log_scales[idx - k * d - k]
+        }
+      };
+      unsafe {
+        *get(&mut gp) += h;
+        *get(&mut gm) -= h;
+      }
+      let fd = (mean_energy(&gp) - mean_energy(&gm)) / (2.0 * h);
+      assert!(
+        (fd - pg[idx]).abs() < 5e-3 * (1.0 + fd.abs()),
+        "param {idx}: fd {fd} vs {}",
+        pg[idx]
+      );
+    }
+  }
+
+  #[test]
+  fn thread_count_invariant() {
+    let g = paper_model(7);
+    let mut x = vec![0f32; 5000 * 7];
+    g.sample(&mut x, 3, 0, false).unwrap();
+    let w: Vec<f64> = (0..5000).map(|i| (i % 17) as f64 / 5000.0).collect();
+    let a = g.weighted_param_grad(&pool(1), &x, Some(&w)).unwrap();
+    let b = g.weighted_param_grad(&pool(3), &x, Some(&w)).unwrap();
+    assert_eq!(a, b);
+  }
+
+  #[test]
+  fn samples_have_the_right_law() {
+    let d = 3;
+    let g = paper_model(d);
+    let n = 40_000;
+    let mut x = vec![0f32; n * d];
+    let comp = g.sample(&mut x, 1, 0, true).unwrap();
+    assert_eq!(comp.iter().filter(|&&c| c == 0).count(), 10_000);
+    let mut x = vec![0f32; n * d];
+    let comp = g.sample(&mut x, 1, 0, false).unwrap();
+    let k0 = comp.iter().filter(|&&c| c == 0).count() as f64;
+    let se = (n as f64 * 0.25 * 0.75).sqrt();
+    assert!((k0 - 0.25 * n as f64).abs() < 5.0 * se);
+    // Points of component 1 have mean (6, 0, 0) and unit variance.
+    let pts: Vec<&[f32]> = x
+      .chunks_exact(d)
+      .zip(&comp)
+      .filter(|(_, &c)| c == 1)
+      .map(|(r, _)| r)
+      .collect();
+    let m = pts.iter().map(|r| r[0] as f64).sum::<f64>() / pts.len() as f64;
+    let v = pts.iter().map(|r| (r[0] as f64 - m).powi(2)).sum::<f64>() / pts.len() as f64;
+    assert!((m - 6.0).abs() < 5.0 / (pts.len() as f64).sqrt());
+    assert!((v - 1.0).abs() < 5.0 * (2.0 / pts.len() as f64).sqrt());
+  }
+
+  #[test]
+  fn largest_remainder_sums() {
+    assert_eq!(largest_remainder(&[0.5, 0.5], 10_000), vec![5000, 5000]);
+    assert_eq!(largest_remainder(&[1.0, 1.0, 1.0], 10), vec![4, 3, 3]);
+    assert_eq!(largest_remainder(&[0.25, 0.75], 3).iter().sum::<usize>(), 3);
+  }
+}

@@ -1,0 +1,210 @@
+//! `NativeGmm`: the native Gaussian-mixture energy, wrapped for JavaScript.
+
+use jarzyn_core::{CoreError, GaussianMixture};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::sampler::NativeSampler;
+use crate::{addr_range, js_err, overlaps};
+
+/// Parameter gradient and mean energy of a weighted set of points.
+#[napi(object)]
+pub struct NativeParamGrad {
+  /// [means (K x d) | logWeights (K) | logScales (K)]
+  pub grad: Float64Array,
+  pub mean_energy: f64,
+}
+
+#[napi]
+pub struct NativeGmm {
+  model: GaussianMixture,
+  pool: rayon::ThreadPool,
+}
+
+fn bad(name: &'static str, reason: &str) -> Error {
+  js_err(CoreError::InvalidOption {
+    name,
+    reason: reason.to_string(),
+  })
+}
+
+#[napi]
+impl NativeGmm {
+  #[napi(constructor)]
+  pub fn new(dim: u32, components: u32, threads: u32) -> Result<Self> {
+    let model = GaussianMixture::new(dim as usize, components as usize).map_err(js_err)?;
+    if threads == 0 || threads > 1024 {
+      return Err(bad("threads", "must be an integer in 1..1024"));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+      .num_threads(threads as usize)
+      .build()
+      .map_err(|e| bad("threads", &e.to_string()))?;
+    Ok(NativeGmm { model, pool })
+  }
+
+  pub(crate) fn model(&self) -> Result<&GaussianMixture> {
+    Ok(&self.model)
+  }
+
+  /// All parameters, [means | logWeights | logScales].
+  #[napi]
+  pub fn get_params(&self) -> Float64Array {
+    let m = &self.model;
+    let mut v = m.means.clone();
+    v.extend_from_slice(&m.log_weights);
+    v.extend_from_slice(&m.log_scales);
+    Float64Array::new(v)
+  }
+
+  /// Set all parameters; refuses non-finite values.
+  #[napi]
+  pub fn set_params(&mut self, p: Float64ArraySlice) -> Result<()> {
+    let m = &mut self.model;
+    let (k, d) = (m.components, m.dim);
+    let p: &[f64] = p.as_ref();
+    if p.len() != m.param_count() {
+      return Err(js_err(CoreError::BadLength {
+        name: "params",
+        got: p.len(),
+        expected: m.param_count(),
+      }));
+    }
+    if let Some(i) = p.iter().position(|v| !v.is_finite()) {
+      return Err(js_err(CoreError::InvalidOption {
+        name: "params",
+        reason: format!("parameter {i} is not finite"),
+      }));
+    }
+    m.means.copy_from_slice(&p[..k * d]);
+    m.log_weights.copy_from_slice(&p[k * d..k * d + k]);
+    m.log_scales.copy_from_slice(&p[k * d + k..]);
+    Ok(())
+  }
+
+  #[napi]
+  pub fn log_z(&self) -> f64 {
+    self.model.log_z()
+  }
+
+  #[napi]
+  pub fn mixture_weights(&self) -> Float64Array {
+    Float64Array::new(self.model.mixture_weights())
+  }
+
+  /// U (and grad U when `grad` is given) at the points `x` (n x d).
+  #[napi]
+  pub fn evaluate(
+    &self,
+    x: Float32ArraySlice,
+    mut energy: Float32ArraySlice,
+    grad: Option<Float32ArraySlice>,
+  ) -> Result<()> {
+    let xr = addr_range(x.as_ref());
+    if overlaps(&xr, &addr_range(energy.as_ref()))
+      || grad.as_ref().is_some_and(|g| overlaps(&xr, &addr_range(g.as_ref())))
+    {
+      return Err(Error::new(
+        Status::InvalidArg,
+        "ERR_JARZYN_ALIASED|TypeError|outputs must not alias `x`".to_string(),
+      ));
+    }
+    let x: &[f32] = x.as_ref();
+    // SAFETY: outputs checked not to alias x; energy and grad are distinct JS arrays by type of use.
+    let e = unsafe { energy.as_mut() };
+    match grad {
+      Some(mut g) => {
+        let g = unsafe { g.as_mut() };
+        self.model.evaluate(&self.pool, x, e, Some(g)).map_err(js_err)
+      }
+      None => self.model.evaluate(&self.pool, x, e, None).map_err(js_err),
+    }
+  }
+
+  /// log rho(x) = -U(x) - log Z per point.
+  #[napi]
+  pub fn log_density(&self, x: Float32ArraySlice, mut out: Float64ArraySlice) -> Result<()> {
+    // SAFETY: out is a Float64Array, x a Float32Array: a JS caller can still alias them via one
+    // ArrayBuffer, so check.
+    if overlaps(&addr_range(x.as_ref()), &addr_range(out.as_ref())) {
+      return Err(Error::new(
+        Status::InvalidArg,
+        "ERR_JARZYN_ALIASED|TypeError|`out` must not alias `x`".to_string(),
+      ));
+    }
+    let o = unsafe { out.as_mut() };
+    self.model.log_density(&self.pool, x.as_ref(), o).map_err(js_err)
+  }
+
+  /// sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j); w = 1/n when `weights` is null.
+  #[napi]
+  pub fn param_grad(&self, x: Float32ArraySlice, weights: Option<Float64ArraySlice>) -> Result<NativeParamGrad> {
+    let w = weights.as_ref().map(|w| -> &[f64] { w.as_ref() });
+    let (g, u) = self
+      .model
+      .weighted_param_grad(&self.pool, x.as_ref(), w)
+      .map_err(js_err)?;
+    Ok(NativeParamGrad {
+      grad: Float64Array::new(g),
+      mean_energy: u,
+    })
+  }
+
+  /// sum_i p_i dU/dtheta(X_i) over the sampler's walkers with its normalised weights, natively.
+  #[napi]
+  pub fn walker_param_grad(&self, sampler: &NativeSampler) -> Result<NativeParamGrad> {
+    let s = sampler.sampler()?;
+    let mut p = vec![0f64; s.walkers()];
+    s.normalized_weights(&mut p).map_err(js_err)?;
+    let (g, u) = self
+      .model
+      .weighted_param_grad(&self.pool, s.positions.as_slice(), Some(&p))
+      .map_err(js_err)?;
+    Ok(NativeParamGrad {
+      grad: Float64Array::new(g),
+      mean_energy: u,
+    })
+  }
+
+  /// Exact samples into `out` (n x d); returns each sample's component.
+  #[napi]
+  pub fn sample(
+    &self,
+    mut out: Float32ArraySlice,
+    seed_lo: u32,
+    seed_hi: u32,
+    step: f64,
+    stratified: bool,
+  ) -> Result<Uint32Array> {
+    // SAFETY: only this call references `out`.
+    let o = unsafe { out.as_mut() };
+    let comp = self
+      .model
+      .sample(o, ((seed_hi as u64) << 32) | seed_lo as u64, step as u64, stratified)
+      .map_err(js_err)?;
+    Ok(Uint32Array::new(comp.into_iter().map(|c| c as u32).collect()))
+  }
+
+  /// Exact samples into the sampler's positions, then observe them (fresh start of a weighted run).
+  #[napi]
+  pub fn sample_into(
+    &self,
+    sampler: &mut NativeSampler,
+    seed_lo: u32,
+    seed_hi: u32,
+    step: f64,
+    stratified: bool,
+  ) -> Result<()> {
+    let s = sampler.sampler_mut()?;
+    self
+      .model
+      .sample(
+        s.positions.as_mut_slice(),
+        ((seed_hi as u64) << 32) | seed_lo as u64,
+        step as u64,
+        stratified,
+      )
+      .map_err(js_err)?;
+    Ok(())
+  }
+}
