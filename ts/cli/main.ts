@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * The `jarzyn` command.
+ * @module
+ */
+import { availableParallelism, cpus } from 'node:os'
+
+import { isJarzynError } from '../errors'
+import { gmmCommand } from './gmm-command'
+import { UsageError } from './usage'
+
+const HELP = `Usage: jarzyn <command> [options]
+
+Commands:
+  gmm     the Gaussian-mixture experiment of Carbone et al. (2023): Jarzynski vs PCD vs CD
+
+Run 'jarzyn <command> --help' for a command's options.
+`
+
+export async function main(argv: string[]): Promise<number> {
+  const threads = typeof availableParallelism === 'function' ? availableParallelism() : cpus().length
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'gmm':
+        return await gmmCommand(rest, threads)
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(HELP)
+        return command === undefined ? 2 : 0
+      default:
+        throw new UsageError(`unknown command '${command}' (commands: gmm)`)
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`jarzyn: ${e.message}\n`)
+      return 2
+    }
+    if (isJarzynError(e)) {
+      process.stderr.write(`jarzyn: ${e.message} [${e.code}]\n`)
+      return 1
+    }
+    throw e
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code
+    },
+    (e) => {
+      process.stderr.write(`jarzyn: unexpected error: ${(e as Error)?.stack ?? e}\n`)
+      process.exitCode = 1
+    },
+  )
+}

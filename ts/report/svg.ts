@@ -1,0 +1,196 @@
+/**
+ * Dependency-free SVG charts (line plots and scatter plots) for run reports: small, readable in a
+ * browser and in a README, no canvas or native graphics library needed.
+ * @module
+ */
+
+/** One line of a {@link linePlot}. */
+export interface Series {
+  label: string
+  x: ArrayLike<number>
+  y: ArrayLike<number>
+  color?: string
+  dashed?: boolean
+  /** Draw markers instead of a line. */
+  markers?: boolean
+}
+
+/** Options of a chart. */
+export interface ChartOptions {
+  title: string
+  xLabel: string
+  yLabel: string
+  width?: number
+  height?: number
+  /** Fixed y range; default: the data's, padded. */
+  yRange?: [number, number]
+  xRange?: [number, number]
+}
+
+/** Colours distinguishable for common colour-vision deficiencies (Okabe-Ito). */
+export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000']
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+
+/** "Nice" tick values covering [lo, hi]. */
+export function ticks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo]
+  const raw = (hi - lo) / count
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)))
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag
+  const out: number[] = []
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v)
+  return out
+}
+
+function fmt(v: number): string {
+  if (v === 0) return '0'
+  const a = Math.abs(v)
+  if (a >= 1e4 || a < 1e-3) return v.toExponential(1)
+  return String(Number(v.toPrecision(4)))
+}
+
+function extent(values: number[], pad: number): [number, number] {
+  const finite = values.filter(Number.isFinite)
+  if (finite.length === 0) return [0, 1]
+  let lo = Math.min(...finite)
+  let hi = Math.max(...finite)
+  if (lo === hi) {
+    lo -= 0.5
+    hi += 0.5
+  }
+  const p = (hi - lo) * pad
+  return [lo - p, hi + p]
+}
+
+class Frame {
+  readonly w: number
+  readonly h: number
+  readonly left = 70
+  readonly right = 20
+  readonly top = 40
+  readonly bottom = 50
+  constructor(
+    readonly opts: ChartOptions,
+    readonly xr: [number, number],
+    readonly yr: [number, number],
+  ) {
+    this.w = opts.width ?? 640
+    this.h = opts.height ?? 360
+  }
+  sx(v: number): number {
+    return this.left + ((v - this.xr[0]) / (this.xr[1] - this.xr[0])) * (this.w - this.left - this.right)
+  }
+  sy(v: number): number {
+    return this.h - this.bottom - ((v - this.yr[0]) / (this.yr[1] - this.yr[0])) * (this.h - this.top - this.bottom)
+  }
+  axes(): string {
+    const { w, h, left, right, top, bottom, opts } = this
+    const parts: string[] = [
+      `<rect x="0" y="0" width="${w}" height="${h}" fill="white"/>`,
+      `<text x="${w / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(opts.title)}</text>`,
+      `<text x="${(left + w - right) / 2}" y="${h - 10}" text-anchor="middle" font-size="12">${esc(opts.xLabel)}</text>`,
+      `<text transform="translate(16 ${(top + h - bottom) / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(opts.yLabel)}</text>`,
+    ]
+    for (const t of ticks(this.xr[0], this.xr[1])) {
+      const x = this.sx(t).toFixed(1)
+      parts.push(`<line x1="${x}" x2="${x}" y1="${top}" y2="${h - bottom}" stroke="#eee"/>`)
+      parts.push(`<text x="${x}" y="${h - bottom + 16}" text-anchor="middle" font-size="11">${fmt(t)}</text>`)
+    }
+    for (const t of ticks(this.yr[0], this.yr[1])) {
+      const y = this.sy(t).toFixed(1)
+      parts.push(`<line x1="${left}" x2="${w - right}" y1="${y}" y2="${y}" stroke="#eee"/>`)
+      parts.push(`<text x="${left - 6}" y="${(+y + 4).toFixed(1)}" text-anchor="end" font-size="11">${fmt(t)}</text>`)
+    }
+    parts.push(`<rect x="${left}" y="${top}" width="${w - left - right}" height="${h - top - bottom}" fill="none" stroke="#444"/>`)
+    return parts.join('\n')
+  }
+  legend(items: { label: string; color: string; dashed?: boolean; marker?: boolean }[]): string {
+    const x0 = this.w - this.right - 10
+    return items
+      .map((it, i) => {
+        const y = this.top + 14 + i * 16
+        const sym = it.marker
+          ? `<circle cx="${x0 - 12}" cy="${y - 4}" r="3.5" fill="${it.color}"/>`
+          : `<line x1="${x0 - 22}" x2="${x0 - 2}" y1="${y - 4}" y2="${y - 4}" stroke="${it.color}" stroke-width="2"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>`
+        return `${sym}<text x="${x0 - 28}" y="${y}" text-anchor="end" font-size="11">${esc(it.label)}</text>`
+      })
+      .join('\n')
+  }
+}
+
+function svg(frame: Frame, body: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${frame.w}" height="${frame.h}" viewBox="0 0 ${frame.w} ${frame.h}" font-family="Helvetica, Arial, sans-serif">\n${body}\n</svg>\n`
+}
+
+/** A line chart of several series; non-finite points break the line. Long series are thinned to <= 1500 points. */
+export function linePlot(series: Series[], opts: ChartOptions): string {
+  const xs = series.flatMap((s) => Array.from(s.x))
+  const ys = series.flatMap((s) => Array.from(s.y))
+  const frame = new Frame(opts, opts.xRange ?? extent(xs, 0), opts.yRange ?? extent(ys, 0.05))
+  const clip = `<clipPath id="plot"><rect x="${frame.left}" y="${frame.top}" width="${frame.w - frame.left - frame.right}" height="${frame.h - frame.top - frame.bottom}"/></clipPath>`
+  const lines = series.map((s, i) => {
+    const color = s.color ?? PALETTE[i % PALETTE.length]
+    const n = s.x.length
+    const stride = Math.max(1, Math.floor(n / 1500))
+    if (s.markers) {
+      const dots: string[] = []
+      for (let j = 0; j < n; j += stride) {
+        if (Number.isFinite(s.y[j])) dots.push(`<circle cx="${frame.sx(s.x[j]).toFixed(1)}" cy="${frame.sy(s.y[j]).toFixed(1)}" r="2.5" fill="${color}"/>`)
+      }
+      return dots.join('')
+    }
+    let d = ''
+    let pen = false
+    for (let j = 0; j < n; j += stride) {
+      const y = s.y[j]
+      if (!Number.isFinite(y)) {
+        pen = false
+        continue
+      }
+      d += `${pen ? 'L' : 'M'}${frame.sx(s.x[j]).toFixed(1)} ${frame.sy(y).toFixed(1)}`
+      pen = true
+    }
+    return `<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`
+  })
+  const legend = frame.legend(series.map((s, i) => ({ label: s.label, color: s.color ?? PALETTE[i % PALETTE.length], dashed: s.dashed, marker: s.markers })))
+  return svg(frame, `${clip}\n${frame.axes()}\n<g clip-path="url(#plot)">\n${lines.join('\n')}\n</g>\n${legend}`)
+}
+
+/** One point cloud of a {@link scatterPlot}. */
+export interface Cloud {
+  label: string
+  x: ArrayLike<number>
+  y: ArrayLike<number>
+  /** Relative sizes (e.g. walker weights); default equal. */
+  size?: ArrayLike<number>
+  color?: string
+}
+
+/** A scatter plot; point area proportional to `size` (normalised per cloud). */
+export function scatterPlot(clouds: Cloud[], opts: ChartOptions): string {
+  const frame = new Frame(
+    opts,
+    opts.xRange ?? extent(clouds.flatMap((c) => Array.from(c.x)), 0.05),
+    opts.yRange ?? extent(clouds.flatMap((c) => Array.from(c.y)), 0.05),
+  )
+  const dots = clouds.map((c, i) => {
+    const color = c.color ?? PALETTE[i % PALETTE.length]
+    let mean = 1
+    if (c.size) {
+      let s = 0
+      for (let j = 0; j < c.size.length; j++) s += c.size[j]
+      mean = s / Math.max(c.size.length, 1) || 1
+    }
+    const out: string[] = []
+    for (let j = 0; j < c.x.length; j++) {
+      const rel = c.size ? c.size[j] / mean : 1
+      if (!(rel > 0) || !Number.isFinite(c.x[j]) || !Number.isFinite(c.y[j])) continue
+      const r = Math.min(8, 1.6 * Math.sqrt(rel))
+      out.push(`<circle cx="${frame.sx(c.x[j]).toFixed(1)}" cy="${frame.sy(c.y[j]).toFixed(1)}" r="${r.toFixed(2)}" fill="${color}" fill-opacity="0.45"/>`)
+    }
+    return out.join('')
+  })
+  const legend = frame.legend(clouds.map((c, i) => ({ label: c.label, color: c.color ?? PALETTE[i % PALETTE.length], marker: true })))
+  return svg(frame, `${frame.axes()}\n${dots.join('\n')}\n${legend}`)
+}
