@@ -51,7 +51,7 @@ const CLASSES: Record<string, ErrorClass> = { TypeError, RangeError, Error }
 
 /** Turn an error from the native addon ("CODE|Class|message") into a jarzyn error. */
 export function fromNative(e: unknown): unknown {
-  if (!(e instanceof Error)) return e
+  if (!(e instanceof Error) || isJarzynError(e)) return e
   const m = /^(ERR_JARZYN_[A-Z_]+)\|(\w+)\|([\s\S]*)$/.exec(e.message)
   if (!m) return jarzynError(Error, 'ERR_JARZYN_NATIVE', e.message)
   return jarzynError(CLASSES[m[2]] ?? Error, m[1] as JarzynErrorCode, m[3])

@@ -5,7 +5,7 @@
  */
 import native from './native'
 import { callNative, jarzynError } from './errors'
-import { intOption, describe } from './validate'
+import { intOption, describe, knownKeys, isDetached } from './validate'
 
 /** Named Philox streams: disjoint counter ranges for independent purposes. */
 export type RngStream = 'noise' | 'resample' | 'init' | 'user'
@@ -39,6 +39,13 @@ export function fillNormals(out: Float32Array, options: FillNormalsOptions): Flo
   if (!(out instanceof Float32Array)) {
     throw jarzynError(TypeError, 'ERR_JARZYN_BAD_ARRAY_TYPE', `\`out\` must be a Float32Array, got ${describe(out)}`)
   }
+  if (typeof options !== 'object' || options === null) {
+    throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `fillNormals options must be an object, got ${describe(options)}`)
+  }
+  knownKeys('fillNormals', options, ['dim', 'seed', 'step', 'stream', 'walker0'])
+  if (isDetached(out)) {
+    throw jarzynError(TypeError, 'ERR_JARZYN_DETACHED', '`out` is backed by a detached ArrayBuffer')
+  }
   const dim = intOption('dim', options.dim, 1, 2 ** 32 - 1)
   if (out.length % dim !== 0) {
     throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `\`out\` length ${out.length} is not a multiple of dim ${dim}`)
@@ -46,9 +53,16 @@ export function fillNormals(out: Float32Array, options: FillNormalsOptions): Flo
   const seed = typeof options.seed === 'bigint' ? options.seed : BigInt(intOption('seed', options.seed, 0, Number.MAX_SAFE_INTEGER))
   if (seed < 0n || seed >= 1n << 64n) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', 'option `seed` must be in [0, 2^64)')
   const step = intOption('step', options.step ?? 0, 0, 2 ** 53 - 1)
-  const walker0 = intOption('walker0', options.walker0 ?? 0, 0, 2 ** 32 - 1)
-  const stream = STREAMS[options.stream ?? 'user']
-  if (stream === undefined) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `unknown stream ${String(options.stream)}`)
+  const walkers = out.length / dim
+  const walker0 = intOption('walker0', options.walker0 ?? 0, 0, 2 ** 32 - walkers)
+  const name = options.stream ?? 'user'
+  if (typeof name !== 'string') {
+    throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`stream\` must be one of ${Object.keys(STREAMS).join(', ')}, got ${describe(name)}`)
+  }
+  if (!Object.prototype.hasOwnProperty.call(STREAMS, name)) {
+    throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `option \`stream\` must be one of ${Object.keys(STREAMS).join(', ')}, got '${name}'`)
+  }
+  const stream = STREAMS[name as RngStream]
   callNative(() =>
     native.fillNormalsNative(out, dim, Number(seed & 0xffffffffn), Number(seed >> 32n), stream, step, walker0),
   )

@@ -210,6 +210,7 @@ export class Sampler {
 
   /** The ULA step size h. May change between iterations (not between `move()` and `observe()`). */
   get stepSize(): number {
+    this.#live()
     return this.#stepSize
   }
 

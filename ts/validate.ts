@@ -44,8 +44,14 @@ type TypedArrayCtor = Float32ArrayConstructor | Float64ArrayConstructor
 export function isDetached(a: ArrayBufferView): boolean {
   const buf = a.buffer as ArrayBuffer & { detached?: boolean }
   if (typeof buf.detached === 'boolean') return buf.detached
-  // Before ES2024's `detached`: a detached buffer reports byteLength 0.
-  return buf.byteLength === 0 && a.byteLength === 0
+  // Before ES2024's `detached` (Node < 22): only a detached buffer refuses a new view, even an empty one.
+  if (buf.byteLength !== 0) return false
+  try {
+    new Uint8Array(buf, 0, 0)
+    return false
+  } catch {
+    return true
+  }
 }
 
 /** A typed array of the given kind and length, not detached. */
@@ -58,7 +64,7 @@ export function typedArray<T extends Float32Array | Float64Array>(
   if (!(v instanceof Ctor)) {
     throw jarzynError(TypeError, 'ERR_JARZYN_BAD_ARRAY_TYPE', `\`${name}\` must be a ${Ctor.name}, got ${describe(v)}`)
   }
-  if (length > 0 && isDetached(v)) {
+  if (isDetached(v)) {
     throw jarzynError(TypeError, 'ERR_JARZYN_DETACHED', `\`${name}\` is backed by a detached ArrayBuffer`)
   }
   if (v.length !== length) {

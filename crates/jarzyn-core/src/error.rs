@@ -32,11 +32,10 @@ impl CoreError {
     }
   }
 
-  /// Which JavaScript error class fits: RangeError for values out of range, TypeError for shapes.
+  /// Which JavaScript error class fits: RangeError for values and lengths out of range.
   pub fn js_class(&self) -> &'static str {
     match self {
-      CoreError::InvalidOption { .. } => "RangeError",
-      CoreError::BadLength { .. } => "TypeError",
+      CoreError::InvalidOption { .. } | CoreError::BadLength { .. } => "RangeError",
       _ => "Error",
     }
   }
