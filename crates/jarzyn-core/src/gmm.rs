@@ -8,7 +8,9 @@
 
 use rayon::prelude::*;
 
+use crate::dispatch::avx2_dispatch;
 use crate::error::{CoreError, Result};
+use crate::math;
 use crate::normal::fill_normals;
 use crate::philox::{key_from_seed, philox4x32_10, Counter, Stream};
 
@@ -104,7 +106,7 @@ impl GaussianMixture {
   pub fn mixture_weights(&self) -> Vec<f64> {
     let lm = self.log_masses();
     let lz = crate::weights::logsumexp(&lm);
-    lm.iter().map(|v| (v - lz).exp()).collect()
+    lm.iter().map(|v| math::exp(v - lz)).collect()
   }
 
   /// Exact log density log rho(x) = -U(x) - log Z, per point.
@@ -142,8 +144,8 @@ impl GaussianMixture {
     KernelParams {
       means: self.means.iter().map(|&v| v as f32).collect(),
       z: self.log_weights.clone(),
-      half_inv_var: self.log_scales.iter().map(|&l| 0.5 * (-2.0 * l).exp()).collect(),
-      inv_var: self.log_scales.iter().map(|&l| (-2.0 * l).exp() as f32).collect(),
+      half_inv_var: self.log_scales.iter().map(|&l| 0.5 * math::exp(-2.0 * l)).collect(),
+      inv_var: self.log_scales.iter().map(|&l| math::exp(-2.0 * l) as f32).collect(),
     }
   }
 
@@ -181,31 +183,21 @@ impl GaussianMixture {
         .par_chunks(POINT_CHUNK * d)
         .zip(energy.par_chunks_mut(POINT_CHUNK))
         .zip(grad.par_chunks_mut(POINT_CHUNK * d))
-        .for_each(|((xc, ec), gc)| {
-          let mut gamma = vec![0f64; k];
-          for ((row, e), g) in xc.chunks_exact(d).zip(ec.iter_mut()).zip(gc.chunks_exact_mut(d)) {
-            *e = kp.point(row, &mut gamma, d) as f32;
-            g.fill(0.0);
-            for i in 0..k {
-              let c = gamma[i] as f32 * kp.inv_var[i];
-              let a = &kp.means[i * d..(i + 1) * d];
-              for ((gv, &xv), &av) in g.iter_mut().zip(row).zip(a) {
-                *gv += c * (xv - av);
-              }
-            }
-          }
-        }),
+        .for_each(|((xc, ec), gc)| eval_grad_chunk(&kp, k, d, xc, ec, gc)),
       None => x
         .par_chunks(POINT_CHUNK * d)
         .zip(energy.par_chunks_mut(POINT_CHUNK))
-        .for_each(|(xc, ec)| {
-          let mut gamma = vec![0f64; k];
-          for (row, e) in xc.chunks_exact(d).zip(ec.iter_mut()) {
-            *e = kp.point(row, &mut gamma, d) as f32;
-          }
-        }),
+        .for_each(|(xc, ec)| eval_chunk(&kp, k, d, xc, ec)),
     });
     Ok(())
+  }
+
+  /// A per-chunk evaluator for [`crate::Sampler::observe_with`]: U and grad U of the points of one
+  /// chunk, on the caller's thread.
+  pub fn chunk_evaluator(&self) -> impl Fn(&[f32], &mut [f32], &mut [f32]) + Sync + '_ {
+    let kp = self.kernel_params();
+    let (k, d) = (self.components, self.dim);
+    move |x: &[f32], e: &mut [f32], g: &mut [f32]| eval_grad_chunk(&kp, k, d, x, e, g)
   }
 
   /// sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j), with w_j = `weights[j]` or 1/n when `None`.
@@ -237,40 +229,8 @@ impl GaussianMixture {
       x.par_chunks(POINT_CHUNK * d)
         .enumerate()
         .map(|(ci, xc)| {
-          let mut acc = vec![0f64; k * (d + 2)];
-          // The K x d mean-gradient part accumulates in f32 over blocks of FLUSH points (so it
-          // vectorises 8-wide), then into f64: error ~ FLUSH ulps of f32, far below the noise of the
-          // estimator, and a fixed order.
-          let mut acc32 = vec![0f32; k * d];
-          let mut mean_u = 0f64;
-          let mut gamma = vec![0f64; k];
-          let mut sq = vec![0f64; k];
-          for (j, row) in xc.chunks_exact(d).enumerate() {
-            let w = weights.map_or(uniform, |w| w[ci * POINT_CHUNK + j]);
-            if w != 0.0 {
-              let u = kp.point_with_sq(row, &mut gamma, &mut sq, d);
-              mean_u += w * u;
-              for i in 0..k {
-                // dU/da_i = -gamma_i (x - a_i) / s_i^2
-                let c = (-w * gamma[i] * 2.0 * kp.half_inv_var[i]) as f32;
-                let a = &kp.means[i * d..(i + 1) * d];
-                let dst = &mut acc32[i * d..(i + 1) * d];
-                for ((o, &xv), &av) in dst.iter_mut().zip(row).zip(a) {
-                  *o += c * (xv - av);
-                }
-                // dU/dz_i = gamma_i ; dU/dlog s_i = -gamma_i |x - a_i|^2 / s_i^2
-                acc[k * d + i] += w * gamma[i];
-                acc[k * d + k + i] -= w * gamma[i] * sq[i] * 2.0 * kp.half_inv_var[i];
-              }
-            }
-            if (j + 1) % FLUSH == 0 || (j + 1) * d == xc.len() {
-              for (o, v) in acc[..k * d].iter_mut().zip(acc32.iter_mut()) {
-                *o += *v as f64;
-                *v = 0.0;
-              }
-            }
-          }
-          (acc, mean_u)
+          let w = weights.map(|w| &w[ci * POINT_CHUNK..(ci * POINT_CHUNK + xc.len() / d)]);
+          grad_chunk(&kp, k, d, xc, w, uniform)
         })
         .collect()
     });
@@ -322,7 +282,7 @@ impl GaussianMixture {
     fill_normals(key, Counter::new(Stream::Init, 2 * step), 0, d, out);
     for (j, row) in out.chunks_exact_mut(d).enumerate() {
       let i = comp[j];
-      let s = self.log_scales[i].exp();
+      let s = math::exp(self.log_scales[i]);
       for c in 0..d {
         row[c] = (self.means[i * d + c] + s * row[c] as f64) as f32;
       }
@@ -354,6 +314,84 @@ pub fn largest_remainder(w: &[f64], n: usize) -> Vec<usize> {
   counts
 }
 
+/// One chunk of points: U and grad_x U.
+#[inline(always)]
+fn eval_grad_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32]) {
+  let mut gamma = vec![0f64; k];
+  for ((row, e), g) in xc.chunks_exact(d).zip(ec.iter_mut()).zip(gc.chunks_exact_mut(d)) {
+    *e = kp.point(row, &mut gamma, d) as f32;
+    g.fill(0.0);
+    for i in 0..k {
+      let c = gamma[i] as f32 * kp.inv_var[i];
+      let a = &kp.means[i * d..(i + 1) * d];
+      for ((gv, &xv), &av) in g.iter_mut().zip(row).zip(a) {
+        *gv += c * (xv - av);
+      }
+    }
+  }
+}
+
+avx2_dispatch!(fn eval_grad_chunk = eval_grad_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32]));
+
+/// One chunk of points: U only.
+#[inline(always)]
+fn eval_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32]) {
+  let mut gamma = vec![0f64; k];
+  for (row, e) in xc.chunks_exact(d).zip(ec.iter_mut()) {
+    *e = kp.point(row, &mut gamma, d) as f32;
+  }
+}
+
+avx2_dispatch!(fn eval_chunk = eval_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32]));
+
+/// One chunk of points: sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j).
+#[inline(always)]
+fn grad_chunk_inner(
+  kp: &KernelParams,
+  k: usize,
+  d: usize,
+  xc: &[f32],
+  weights: Option<&[f64]>,
+  uniform: f64,
+) -> (Vec<f64>, f64) {
+  let mut acc = vec![0f64; k * (d + 2)];
+  // The K x d mean-gradient part accumulates in f32 over blocks of FLUSH points (so it
+  // vectorises 8-wide), then into f64: error ~ FLUSH ulps of f32, far below the noise of the
+  // estimator, and a fixed order.
+  let mut acc32 = vec![0f32; k * d];
+  let mut mean_u = 0f64;
+  let mut gamma = vec![0f64; k];
+  let mut sq = vec![0f64; k];
+  for (j, row) in xc.chunks_exact(d).enumerate() {
+    let w = weights.map_or(uniform, |w| w[j]);
+    if w != 0.0 {
+      let u = kp.point_with_sq(row, &mut gamma, &mut sq, d);
+      mean_u += w * u;
+      for i in 0..k {
+        // dU/da_i = -gamma_i (x - a_i) / s_i^2
+        let c = (-w * gamma[i] * 2.0 * kp.half_inv_var[i]) as f32;
+        let a = &kp.means[i * d..(i + 1) * d];
+        let dst = &mut acc32[i * d..(i + 1) * d];
+        for ((o, &xv), &av) in dst.iter_mut().zip(row).zip(a) {
+          *o += c * (xv - av);
+        }
+        // dU/dz_i = gamma_i ; dU/dlog s_i = -gamma_i |x - a_i|^2 / s_i^2
+        acc[k * d + i] += w * gamma[i];
+        acc[k * d + k + i] -= w * gamma[i] * sq[i] * 2.0 * kp.half_inv_var[i];
+      }
+    }
+    if (j + 1) % FLUSH == 0 || (j + 1) * d == xc.len() {
+      for (o, v) in acc[..k * d].iter_mut().zip(acc32.iter_mut()) {
+        *o += *v as f64;
+        *v = 0.0;
+      }
+    }
+  }
+  (acc, mean_u)
+}
+
+avx2_dispatch!(fn grad_chunk = grad_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], weights: Option<&[f64]>, uniform: f64) -> (Vec<f64>, f64));
+
 struct KernelParams {
   means: Vec<f32>,
   z: Vec<f64>,
@@ -363,7 +401,7 @@ struct KernelParams {
 
 impl KernelParams {
   /// U(x) and the responsibilities gamma_i.
-  #[inline]
+  #[inline(always)]
   fn point(&self, row: &[f32], gamma: &mut [f64], d: usize) -> f64 {
     let k = gamma.len();
     let mut m = f64::NEG_INFINITY;
@@ -377,7 +415,7 @@ impl KernelParams {
   }
 
   /// As `point`, also returning the squared distances.
-  #[inline]
+  #[inline(always)]
   fn point_with_sq(&self, row: &[f32], gamma: &mut [f64], sq: &mut [f64], d: usize) -> f64 {
     let k = gamma.len();
     let mut m = f64::NEG_INFINITY;
@@ -392,7 +430,7 @@ impl KernelParams {
 }
 
 /// Turn log-terms into probabilities in place; return -logsumexp (the energy).
-#[inline]
+#[inline(always)]
 fn softmax_in_place(gamma: &mut [f64], m: f64) -> f64 {
   if !m.is_finite() {
     gamma.fill(f64::NAN);
@@ -400,17 +438,17 @@ fn softmax_in_place(gamma: &mut [f64], m: f64) -> f64 {
   }
   let mut s = 0.0;
   for g in gamma.iter_mut() {
-    *g = (*g - m).exp();
+    *g = math::exp(*g - m);
     s += *g;
   }
   for g in gamma.iter_mut() {
     *g /= s;
   }
-  -(m + s.ln())
+  -(m + math::ln(s))
 }
 
 /// |x - a|^2 in f32 over ACC fixed lanes (a fixed summation order that vectorises).
-#[inline]
+#[inline(always)]
 fn sq_dist(x: &[f32], a: &[f32]) -> f32 {
   let mut acc = [0f32; ACC];
   let mut xc = x.chunks_exact(ACC);

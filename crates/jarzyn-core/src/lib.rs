@@ -6,8 +6,11 @@
 #![deny(clippy::all)]
 
 pub mod bandwidth;
+mod dispatch;
 pub mod error;
 pub mod gmm;
+pub mod lanes;
+pub mod math;
 pub mod normal;
 pub mod philox;
 pub mod resample;

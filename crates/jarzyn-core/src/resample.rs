@@ -7,6 +7,7 @@
 //! zero-weight walker, whose cumulative sum equals its predecessor's, can never be chosen), and a
 //! uniform that still falls past the end maps to the last walker with positive weight.
 
+use crate::math;
 use crate::philox::{philox4x32_10, Counter};
 
 /// The resampling schemes. Multinomial is the plain one; the other three keep the offspring
@@ -118,7 +119,7 @@ fn sorted_uniforms(uniforms: &Uniforms, offset: usize, out: &mut [f64]) {
   let m = out.len();
   let mut e = vec![0.0f64; m + 1];
   for (i, v) in e.iter_mut().enumerate() {
-    *v = -(1.0 - uniforms.get(offset + i)).ln();
+    *v = -math::ln(1.0 - uniforms.get(offset + i));
   }
   let mut acc = 0.0;
   for i in 0..m {

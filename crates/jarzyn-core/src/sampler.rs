@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::dispatch::avx2_dispatch;
 use crate::error::{CoreError, Result};
+use crate::lanes::{diff_dot_and_sum_sq, sum_sq, ula_row};
 use crate::normal::{blocks_per_walker, fill_padded};
 use crate::philox::{key_from_seed, Counter, Stream};
 use crate::resample::{resample, Scheme, Uniforms};
@@ -339,49 +341,32 @@ impl Sampler {
           let w0 = ci * cw;
           let nw = cw.min(n - w0);
           fill_padded(key, ctr, w0 as u32, nw, d, noise);
-          // SAFETY: chunk ci owns walkers w0..w0+nw of each buffer.
+          // SAFETY: chunk ci owns walkers w0..w0+nw of each buffer (the weighted-only buffers are
+          // empty when unweighted).
           let xs = unsafe { x.slice(w0 * d, nw * d) };
-          let gs = &g[w0 * d..(w0 + nw) * d];
-          if !weighted {
-            for w in 0..nw {
-              if a[w0 + w] == f64::NEG_INFINITY {
-                continue;
-              }
-              let z = &noise[w * padded..w * padded + d];
-              for ((xv, &gv), &zv) in xs[w * d..(w + 1) * d].iter_mut().zip(&gs[w * d..(w + 1) * d]).zip(z) {
-                *xv = *xv - hf * gv + sf * zv;
-              }
-            }
-            return;
-          }
-          let xps = unsafe { xp.slice(w0 * d, nw * d) };
-          let fs = unsafe { fwd.slice(w0, nw) };
-          for w in 0..nw {
-            let row = w * d..(w + 1) * d;
-            if a[w0 + w] == f64::NEG_INFINITY {
-              xps[row.clone()].copy_from_slice(&xs[row]);
-              fs[w] = 0.0;
-              continue;
-            }
-            let z = &noise[w * padded..w * padded + d];
-            let mut dot = 0.0f64;
-            let mut g2 = 0.0f64;
-            for (((xv, xpv), &gv), &zv) in xs[row.clone()]
-              .iter_mut()
-              .zip(&mut xps[row.clone()])
-              .zip(&gs[row])
-              .zip(z)
-            {
-              let old = *xv;
-              let new = old - hf * gv + sf * zv;
-              *xpv = old;
-              *xv = new;
-              let gd = gv as f64;
-              dot += (new as f64 - old as f64) * gd;
-              g2 += gd * gd;
-            }
-            fs[w] = e[w0 + w] as f64 + 0.5 * dot + quarter_h * g2;
-          }
+          let (xps, fs): (&mut [f32], &mut [f64]) = if weighted {
+            unsafe { (xp.slice(w0 * d, nw * d), fwd.slice(w0, nw)) }
+          } else {
+            (&mut [], &mut [])
+          };
+          let rows = MoveRows {
+            d,
+            padded,
+            hf,
+            sf,
+            quarter_h,
+            weighted,
+          };
+          move_rows(
+            &rows,
+            noise,
+            xs,
+            xps,
+            &g[w0 * d..(w0 + nw) * d],
+            &a[w0..w0 + nw],
+            &e[w0..w0 + nw],
+            fs,
+          );
         },
       )
     });
@@ -394,6 +379,16 @@ impl Sampler {
   /// log-weights. Walkers whose energy, gradient or new weight is not finite get A = -inf.
   /// Fails, after updating, if no walker has positive weight left.
   pub fn observe(&mut self, obs: Observation<'_>) -> Result<ObserveReport> {
+    self.observe_impl(None, Some(obs))
+  }
+
+  #[allow(clippy::type_complexity)]
+  fn observe_impl(
+    &mut self,
+    eval: Option<&(dyn Fn(&[f32], &mut [f32], &mut [f32]) + Sync)>,
+    obs: Option<Observation<'_>>,
+  ) -> Result<ObserveReport> {
+    let obs = obs.unwrap_or(Observation::InPlace);
     let d = self.cfg.dim;
     let n = self.cfg.walkers;
     if let Observation::External { energy, grad } = &obs {
@@ -440,50 +435,22 @@ impl Sampler {
           if let (Some(ei), Some(gi)) = (e_in, g_in) {
             e_s.copy_from_slice(&ei[w0..w0 + nw]);
             g_s.copy_from_slice(&gi[w0 * d..(w0 + nw) * d]);
+          } else if let Some(f) = eval {
+            f(&xs_all[w0 * d..(w0 + nw) * d], e_s, g_s);
           }
-          let mut newly = 0usize;
-          let mut invalid = 0usize;
-          for w in 0..nw {
-            let row = w * d..(w + 1) * d;
-            let u_new = e_s[w] as f64;
-            let was_dead = a_s[w] == f64::NEG_INFINITY;
-            let mut g2 = 0.0f64;
-            let mut dot = 0.0f64;
-            if phase == Phase::Moved && weighted && !was_dead {
-              let gw = (w0 + w) * d;
-              for ((&gv, &xv), &xpv) in g_s[row].iter().zip(&xs_all[gw..gw + d]).zip(&xp_all[gw..gw + d]) {
-                let gd = gv as f64;
-                dot += (xv as f64 - xpv as f64) * gd;
-                g2 += gd * gd;
-              }
-            } else {
-              for &gv in &g_s[row] {
-                let gd = gv as f64;
-                g2 += gd * gd;
-              }
-            }
-            if was_dead {
-              invalid += 1;
-              continue;
-            }
-            let mut next = a_s[w];
-            if weighted {
-              match phase {
-                Phase::Fresh => {}
-                Phase::Moved => next += fwd_all[w0 + w] - (u_new - 0.5 * dot + quarter_h * g2),
-                // AIS increment U_old - U_new: the old energy was overwritten above only when
-                // copying from an external array, so it is taken from the forward cache below.
-                Phase::Observed => next += fwd_all[w0 + w] - u_new,
-              }
-            }
-            if !u_new.is_finite() || !g2.is_finite() || !next.is_finite() {
-              a_s[w] = f64::NEG_INFINITY;
-              newly += 1;
-              invalid += 1;
-            } else {
-              a_s[w] = next;
-            }
-          }
+          let (xs, xps) = if phase == Phase::Moved && weighted {
+            (&xs_all[w0 * d..(w0 + nw) * d], &xp_all[w0 * d..(w0 + nw) * d])
+          } else {
+            (&[][..], &[][..])
+          };
+          let fw = if weighted { &fwd_all[w0..w0 + nw] } else { &[][..] };
+          let rows = ObserveRows {
+            d,
+            quarter_h,
+            weighted,
+            phase,
+          };
+          let (newly, invalid) = observe_rows(&rows, xs, xps, fw, a_s, e_s, g_s);
           (newly, invalid)
         })
         .collect()
@@ -508,17 +475,14 @@ impl Sampler {
     Ok(report)
   }
 
-  /// Fill the sampler's own energy and gradient buffers with `eval(pool, positions, energies,
-  /// gradients)` and observe them: a native energy's path with no copy through JavaScript.
+  /// Observe a native energy evaluated chunk by chunk: `eval(x, energies, gradients)` fills one
+  /// chunk of walkers' U and grad U (in parallel over chunks), and that chunk's weight update runs
+  /// right after, while its rows are still in cache. No copy through JavaScript, one pass over memory.
   pub fn observe_with<F>(&mut self, eval: F) -> Result<ObserveReport>
   where
-    F: FnOnce(&rayon::ThreadPool, &[f32], &mut [f32], &mut [f32]) -> Result<()>,
+    F: Fn(&[f32], &mut [f32], &mut [f32]) + Sync,
   {
-    let pool = &self.pool;
-    let x = self.positions.as_slice();
-    let (e, g) = (&mut self.energies, &mut self.gradients);
-    eval(pool, x, e.as_mut_slice(), g.as_mut_slice())?;
-    self.observe(Observation::InPlace)
+    self.observe_impl(Some(&eval), None)
   }
 
   /// The sampler's thread pool, for native energies that work alongside it.
@@ -683,3 +647,109 @@ impl Sampler {
     }
   }
 }
+
+/// Constants of one move.
+struct MoveRows {
+  d: usize,
+  padded: usize,
+  hf: f32,
+  sf: f32,
+  quarter_h: f64,
+  weighted: bool,
+}
+
+/// ULA-move the walkers of one chunk; for weighted samplers also keep the old positions and
+/// alpha_k(X_k, X_{k+1}). Dead walkers (A = -inf) stay put.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn move_rows_inner(
+  r: &MoveRows,
+  noise: &[f32],
+  xs: &mut [f32],
+  xps: &mut [f32],
+  gs: &[f32],
+  a: &[f64],
+  e: &[f32],
+  fs: &mut [f64],
+) {
+  let d = r.d;
+  for w in 0..a.len() {
+    let row = w * d..(w + 1) * d;
+    let z = &noise[w * r.padded..w * r.padded + d];
+    if !r.weighted {
+      if a[w] == f64::NEG_INFINITY {
+        continue;
+      }
+      for ((xv, &gv), &zv) in xs[row.clone()].iter_mut().zip(&gs[row]).zip(z) {
+        *xv = *xv - r.hf * gv + r.sf * zv;
+      }
+      continue;
+    }
+    if a[w] == f64::NEG_INFINITY {
+      xps[row.clone()].copy_from_slice(&xs[row]);
+      fs[w] = 0.0;
+      continue;
+    }
+    let (dot, g2) = ula_row(&mut xs[row.clone()], &mut xps[row.clone()], &gs[row], z, r.hf, r.sf);
+    fs[w] = e[w] as f64 + 0.5 * dot + r.quarter_h * g2;
+  }
+}
+
+avx2_dispatch!(fn move_rows = move_rows_inner(r: &MoveRows, noise: &[f32], xs: &mut [f32], xps: &mut [f32], gs: &[f32], a: &[f64], e: &[f32], fs: &mut [f64]));
+
+/// Constants of one observation.
+struct ObserveRows {
+  d: usize,
+  quarter_h: f64,
+  weighted: bool,
+  phase: Phase,
+}
+
+/// Weight update of one chunk of walkers. `xs`/`xps` are empty unless a weighted move is pending,
+/// `fw` unless weighted. Returns (newly invalid, invalid).
+#[inline(always)]
+fn observe_rows_inner(
+  r: &ObserveRows,
+  xs: &[f32],
+  xps: &[f32],
+  fw: &[f64],
+  a_s: &mut [f64],
+  e_s: &[f32],
+  g_s: &[f32],
+) -> (usize, usize) {
+  let d = r.d;
+  let mut newly = 0usize;
+  let mut invalid = 0usize;
+  for w in 0..a_s.len() {
+    let row = w * d..(w + 1) * d;
+    let u_new = e_s[w] as f64;
+    if a_s[w] == f64::NEG_INFINITY {
+      invalid += 1;
+      continue;
+    }
+    let (dot, g2) = if !xs.is_empty() {
+      diff_dot_and_sum_sq(&xs[row.clone()], &xps[row.clone()], &g_s[row])
+    } else {
+      (0.0, sum_sq(&g_s[row]))
+    };
+    let mut next = a_s[w];
+    if r.weighted {
+      match r.phase {
+        Phase::Fresh => {}
+        Phase::Moved => next += fw[w] - (u_new - 0.5 * dot + r.quarter_h * g2),
+        // AIS increment U_old - U_new; `forward` holds U_old between observations.
+        Phase::Observed => next += fw[w] - u_new,
+      }
+    }
+    if !u_new.is_finite() || !g2.is_finite() || !next.is_finite() {
+      a_s[w] = f64::NEG_INFINITY;
+      newly += 1;
+      invalid += 1;
+    } else {
+      a_s[w] = next;
+    }
+  }
+  (newly, invalid)
+}
+
+avx2_dispatch!(fn observe_rows = observe_rows_inner(r: &ObserveRows, xs: &[f32], xps: &[f32], fw: &[f64], a_s: &mut [f64], e_s: &[f32], g_s: &[f32]) -> (usize, usize));

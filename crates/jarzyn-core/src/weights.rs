@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::math;
+
 /// Walkers per reduction chunk. A constant, never derived from the thread count.
 pub const REDUCE_CHUNK: usize = 4096;
 
@@ -42,7 +44,7 @@ impl WeightSummary {
 
   /// log of the mean weight, log(1/N sum exp(A_i)): the increment of log(Z_now / Z_0).
   pub fn log_mean(&self) -> f64 {
-    self.log_sum - (self.n as f64).ln()
+    self.log_sum - math::ln(self.n as f64)
   }
 }
 
@@ -76,7 +78,7 @@ pub fn summarize(log_w: &[f64]) -> WeightSummary {
         if a == f64::NEG_INFINITY {
           zero += 1;
         } else {
-          let w = (a - max).exp();
+          let w = math::exp(a - max);
           s += w;
           s2 += w * w;
         }
@@ -108,7 +110,7 @@ pub fn normalized_into(log_w: &[f64], summary: &WeightSummary, out: &mut [f64]) 
     .zip(log_w.par_chunks(REDUCE_CHUNK))
     .for_each(|(o, a)| {
       for (o, &a) in o.iter_mut().zip(a) {
-        *o = if a == f64::NEG_INFINITY { 0.0 } else { (a - ls).exp() };
+        *o = if a == f64::NEG_INFINITY { 0.0 } else { math::exp(a - ls) };
       }
     });
 }
@@ -122,7 +124,7 @@ pub fn logsumexp(x: &[f64]) -> f64 {
   if m == f64::INFINITY {
     return m;
   }
-  m + x.iter().map(|&v| (v - m).exp()).sum::<f64>().ln()
+  m + math::ln(x.iter().map(|&v| math::exp(v - m)).sum::<f64>())
 }
 
 #[cfg(test)]

@@ -264,7 +264,7 @@ impl NativeSampler {
     let model = gmm.model()?;
     let report = self
       .sampler_mut()?
-      .observe_with(|pool, x, e, g| model.evaluate(pool, x, e, Some(g)))
+      .observe_with(model.chunk_evaluator())
       .map_err(js_err)?;
     Ok(NativeObserveReport {
       newly_invalid: report.newly_invalid as u32,
