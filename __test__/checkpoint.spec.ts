@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 
 import { Trainer, type TrainerOptions } from '../ts/index'
-import { writeCheckpoint } from '../ts/checkpoint'
+import { readCheckpoint, writeCheckpoint } from '../ts/checkpoint'
 import { throwsJarzyn } from './helpers'
 import { bitsJson, collect, gmmTrainerOptions, sameBytes, smallGmm, statsWithoutTime, tempDir } from './train-helpers'
 
@@ -206,4 +206,30 @@ test('atomic save: a write that fails mid-way keeps the previous checkpoint load
   later.dispose()
   tr.dispose()
   t.true(existsSync(path))
+})
+
+test.failing('a checksum-valid checkpoint with inconsistent contents (array lengths, scalars) is refused with ERR_JARZYN_BAD_CHECKPOINT', async (t) => {
+  // Trainer.resume (ts/trainer.ts:554-590) trusts the arrays and scalars it reads: a positions or
+  // log-weights array of the wrong length is copied in part with TypedArray.set and the rest of the
+  // walkers keep whatever the fresh sampler held; a short `params` fails with BAD_LENGTH; a
+  // non-numeric `dataRng` throws a SyntaxError without a code; a negative iteration is accepted.
+  const dir = tempDir(t)
+  const path = join(dir, 'run.ckpt')
+  const tr = new Trainer(gmmTrainerOptions(G))
+  await collect(tr, 3)
+  tr.save(path)
+  tr.dispose()
+  const { meta, arrays } = readCheckpoint(path) as { meta: Record<string, unknown>; arrays: Record<string, Float32Array | Float64Array | Uint32Array> }
+  const cases: [string, Record<string, unknown>, Record<string, unknown>][] = [
+    ['positions0 too short', meta, { ...arrays, positions0: arrays.positions0.slice(0, 3) }],
+    ['logWeights0 too short', meta, { ...arrays, logWeights0: arrays.logWeights0.slice(0, 3) }],
+    ['params too short', meta, { ...arrays, params: arrays.params.slice(0, 3) }],
+    ['dataRng not a number', { ...meta, dataRng: 'zz' }, arrays],
+    ['negative iteration', { ...meta, iteration: -5 }, arrays],
+  ]
+  for (const [label, m, a] of cases) {
+    const bad = join(dir, 'crafted.ckpt')
+    writeCheckpoint(bad, m, a as Record<string, Float32Array>)
+    throwsJarzyn(t, () => Trainer.resume(bad, gmmTrainerOptions(G)).dispose(), Error, 'ERR_JARZYN_BAD_CHECKPOINT', label)
+  }
 })
