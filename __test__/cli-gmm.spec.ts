@@ -155,6 +155,31 @@ test('--json with one method: one line; --quiet leaves stderr empty; the table w
   t.regex(table.stdout, /\nPCD\s+0\.\d{3}, 0\.\d{3}\s+0\.250, 0\.750/)
 })
 
+test('--threads does not change the results; --resample SCHEME:cv2=C and off reach the configuration', async (t) => {
+  const dir = tempDir(t)
+  const base = ['gmm', '--dim', '3', '--data', '300', '--walkers', '300', '--iterations', '60', '--method', 'all', '--json', '--quiet']
+  const [one, two, cv2, off] = await Promise.all([
+    jarzyn([...base, '--threads', '1']),
+    jarzyn([...base, '--threads', '2']),
+    jarzyn([...base, '--threads', '2', '--resample', 'multinomial:cv2=1', '--out', join(dir, 'cv2')]),
+    jarzyn([...base, '--threads', '2', '--resample', 'off', '--out', join(dir, 'off')]),
+  ])
+  for (const r of [one, two, cv2, off]) t.is(r.code, 0, r.stderr)
+  const strip = (out: string) =>
+    out
+      .trimEnd()
+      .split('\n')
+      .map((l) => {
+        const { seconds: _s, timings: _t, samplerShare: _p, ...rest } = JSON.parse(l)
+        return rest
+      })
+  t.deepEqual(strip(one.stdout), strip(two.stdout), 'same seed, different thread counts: same numbers')
+  const cfg = (name: string) => JSON.parse(readFileSync(join(dir, name, 'results.json'), 'utf8')).config
+  t.deepEqual(cfg('cv2').resample, { scheme: 'multinomial', essFraction: 0.5 })
+  t.is(cfg('off').resample, null)
+  t.is(JSON.parse(off.stdout.split('\n')[0]).resamplings, 0)
+})
+
 test('bad options: one line on stderr starting with "jarzyn:", no stack trace, exit code 2, nothing on stdout', async (t) => {
   const cases: [string, string[], RegExp][] = [
     ['unknown flag', ['gmm', '--foo'], /--foo/],
