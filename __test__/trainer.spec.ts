@@ -187,7 +187,7 @@ test('run() options are validated: unknown key, negative iterations', async (t) 
 function checkCommon(t: import('ava').ExecutionContext, stats: IterationStats[], method: string, walkers: number, H: number) {
   stats.forEach((s, k) => {
     t.is(s.iteration, k)
-    t.is(s.method, method)
+    t.is(s.method as string, method)
     t.true(s.ess >= 0 && s.ess <= walkers * (1 + 1e-12), `ess ${s.ess}`)
     t.true(Math.abs(s.essFraction - s.ess / walkers) < 1e-15)
     t.true(Number.isFinite(s.meanDataEnergy))
@@ -281,7 +281,7 @@ test('metadata() states the walker initialisation and the run settings', (t) => 
   t.like(m, { method: 'jarzynski', walkers: 120, dim: 3, stepSize: 0.1, seed: '1234', threads: 2, energy: 'native-gmm', dataPoints: 200, dataBatch: null, minibatch: null, cdReset: null, logZ0Known: true })
   t.deepEqual(m.resample, { scheme: 'systematic', essFraction: 0.5 })
   t.is(m.logZ0, (exact.energy as GaussianMixtureEnergy).logZ())
-  t.is(exact.initDescription, m.init)
+  t.is(m.init, exact.initDescription)
   exact.dispose()
 
   const pcd = new Trainer(gmmTrainerOptions(G, { method: 'pcd' }))
