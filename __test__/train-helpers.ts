@@ -1,0 +1,267 @@
+/**
+ * Helpers of the training-layer tests: small Gaussian-mixture trainers, a plain-JavaScript energy
+ * that can be made to go non-finite on demand, byte-level comparisons of typed arrays and stats,
+ * and temporary folders.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import type { ExecutionContext } from 'ava'
+
+import { GaussianMixtureEnergy, isJarzynError, Trainer } from '../ts/index'
+import type { Energy, IterationStats, ObserveReport, ParamInfo, Profiler, Sampler, SurrogateGrad, TrainerOptions } from '../ts/index'
+
+// ---------------------------------------------------------------------------------------------
+// Temporary folders
+
+/** A fresh temporary folder, removed when the test ends. */
+export function tempDir(t: ExecutionContext, prefix = 'jarzyn-train-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small Gaussian-mixture problem
+
+export interface SmallGmm {
+  dim: number
+  data: Float32Array
+  /** A new model at theta_0 (each trainer needs its own: the energy holds the parameters). */
+  model(): GaussianMixtureEnergy
+}
+
+/**
+ * Data: `n` stratified exact samples of unit Gaussians at means[i] e1 with `weights`. Model: the
+ * experiment's initial model (means near 0, first log-weight held fixed).
+ */
+export function smallGmm(opts: { dim?: number; n?: number; means?: number[]; weights?: number[]; seed?: number } = {}): SmallGmm {
+  const dim = opts.dim ?? 3
+  const n = opts.n ?? 200
+  const means = opts.means ?? [-4, 3]
+  const weights = opts.weights ?? [0.25, 0.75]
+  const truth = new GaussianMixtureEnergy({
+    dim,
+    threads: 1,
+    means: means.map((m) => [m, ...new Array(dim - 1).fill(0)]),
+    logWeights: weights.map((w) => -Math.log(w)),
+  })
+  const { x: data } = truth.sample(n, opts.seed ?? 11, { stratified: true })
+  const model = () =>
+    new GaussianMixtureEnergy({
+      dim,
+      threads: 1,
+      means: means.map((_, i) => [0.1 * (2 * i - 1), ...Array.from({ length: dim - 1 }, (_, c) => 0.01 * Math.sin(7 * i + c))]),
+      fixed: { logWeights: [0] },
+    })
+  return { dim, data, model }
+}
+
+/** Trainer options for a small GMM run (a new energy each call). */
+export function gmmTrainerOptions(g: SmallGmm, extra: Partial<TrainerOptions> = {}): TrainerOptions {
+  return {
+    energy: g.model(),
+    data: g.data,
+    walkers: 120,
+    stepSize: 0.1,
+    optimizer: { type: 'sgd', lr: 0.02, groups: { means: 0.02, logWeights: 0.05 } },
+    seed: 1234,
+    threads: 2,
+    ...extra,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A plain-JavaScript energy: U(x) = |x - m|^2 / 2 in d dimensions, learnable mean m
+
+/** How a {@link JsGaussianEnergy} misbehaves: from observation number `fromObserve` on (0 = init). */
+export interface Poison {
+  /** Which output goes non-finite. */
+  what: 'walkerEnergy' | 'dataEnergy' | 'paramGrad'
+  /** First observation / surrogate call affected (counted from 0). */
+  from: number
+  /** For walkerEnergy: how many walkers (default all). */
+  walkers?: number
+  /** Only that one call (default: every call from `from` on). */
+  once?: boolean
+}
+
+/**
+ * U(x) = |x - m|^2 / 2 with a learnable mean m (group `mean`): Z = (2 pi)^(d/2) for every m. The
+ * `poison` field makes chosen outputs NaN at a chosen call, to exercise the divergence checks.
+ */
+export class JsGaussianEnergy implements Energy {
+  readonly backend = 'js-test'
+  readonly dim: number
+  #m: Float64Array
+  poison: Poison | null = null
+  observeCalls = 0
+  surrogateCalls = 0
+
+  constructor(dim: number, mean: number[] = new Array(dim).fill(0)) {
+    this.dim = dim
+    this.#m = Float64Array.from(mean)
+  }
+
+  parameters(): ParamInfo[] {
+    return [{ name: 'mean', group: 'mean', shape: [this.dim], size: this.dim }]
+  }
+
+  getParams(): Float64Array {
+    return this.#m.slice()
+  }
+
+  setParams(v: Float64Array): void {
+    this.#m.set(v)
+  }
+
+  #hit(what: Poison['what'], call: number): Poison | null {
+    const p = this.poison
+    if (!p || p.what !== what) return null
+    if (p.once ? call !== p.from : call < p.from) return null
+    return p
+  }
+
+  observe(sampler: Sampler, _profiler?: Profiler): ObserveReport {
+    const call = this.observeCalls++
+    const d = this.dim
+    const x = sampler.positions
+    const e = sampler.energies
+    const g = sampler.gradients
+    for (let i = 0; i < sampler.walkers; i++) {
+      let u = 0
+      for (let c = 0; c < d; c++) {
+        const r = x[i * d + c] - this.#m[c]
+        u += r * r
+        g[i * d + c] = r
+      }
+      e[i] = 0.5 * u
+    }
+    const p = this.#hit('walkerEnergy', call)
+    if (p) for (let i = 0; i < Math.min(p.walkers ?? sampler.walkers, sampler.walkers); i++) e[i] = NaN
+    return sampler.observe()
+  }
+
+  surrogateGrad(data: Float32Array, walkers: Float32Array, weights: Float64Array): SurrogateGrad {
+    const call = this.surrogateCalls++
+    const d = this.dim
+    const n = data.length / d
+    const grad = new Float64Array(d)
+    let meanData = 0
+    for (let j = 0; j < n; j++) {
+      for (let c = 0; c < d; c++) {
+        const r = data[j * d + c] - this.#m[c]
+        meanData += (0.5 * r * r) / n
+        grad[c] -= r / n
+      }
+    }
+    let meanWalker = 0
+    for (let i = 0; i < weights.length; i++) {
+      if (weights[i] === 0) continue
+      for (let c = 0; c < d; c++) {
+        const r = walkers[i * d + c] - this.#m[c]
+        meanWalker += weights[i] * 0.5 * r * r
+        grad[c] += weights[i] * r
+      }
+    }
+    if (this.#hit('dataEnergy', call)) meanData = NaN
+    if (this.#hit('paramGrad', call)) grad[d - 1] = NaN
+    return { grad, meanDataEnergy: meanData, meanWalkerEnergy: meanWalker }
+  }
+
+  energies(x: Float32Array): Float32Array {
+    const d = this.dim
+    const out = new Float32Array(x.length / d)
+    for (let i = 0; i < out.length; i++) {
+      let u = 0
+      for (let c = 0; c < d; c++) u += (x[i * d + c] - this.#m[c]) ** 2
+      out[i] = 0.5 * u
+    }
+    return out
+  }
+
+  logZ(): number {
+    return 0.5 * this.dim * Math.log(2 * Math.PI)
+  }
+
+  sampleInto(sampler: Sampler, seed: bigint): void {
+    // Box-Muller from a tiny LCG: exact N(m, I) samples up to the generator's quality.
+    let s = Number(seed % 2147483647n) || 1
+    const u = () => ((s = (s * 48271) % 2147483647) + 0.5) / 2147483647
+    const x = sampler.positions
+    for (let i = 0; i < x.length; i++) {
+      x[i] = this.#m[i % this.dim] + Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u())
+    }
+  }
+}
+
+/** A 1-D-in-spirit data set for {@link JsGaussianEnergy}: n points at `center` plus N(0, 1) noise. */
+export function gaussianData(n: number, dim: number, center: number, seed = 3): Float32Array {
+  let s = seed
+  const u = () => ((s = (s * 48271) % 2147483647) + 0.5) / 2147483647
+  const x = new Float32Array(n * dim)
+  for (let i = 0; i < x.length; i++) x[i] = center + Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u())
+  return x
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running and comparing
+
+/** Run `iterations` iterations, collecting the stats. */
+export async function collect(trainer: Trainer, iterations: number, signal?: AbortSignal): Promise<IterationStats[]> {
+  const out: IterationStats[] = []
+  for await (const s of trainer.run({ iterations, signal })) out.push(s)
+  return out
+}
+
+/** Whether two typed arrays hold the same bytes (NaN payloads and -0 count). */
+export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  if (a.constructor !== b.constructor || a.byteLength !== b.byteLength) return false
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+}
+
+/** The stats without the fields that measure time. */
+export function statsWithoutTime(s: IterationStats): Omit<IterationStats, 'timings' | 'elapsed'> {
+  const { timings: _t, elapsed: _e, ...rest } = s
+  return rest
+}
+
+/**
+ * Canonical text of a value in which every number is written by its exact float64 bits, so that
+ * comparing two of them is a bit-for-bit comparison (deepEqual treats -0 and 0 alike).
+ */
+export function bitsJson(v: unknown): string {
+  const buf = new DataView(new ArrayBuffer(8))
+  return JSON.stringify(v, (_k, x) => {
+    if (typeof x === 'number') {
+      buf.setFloat64(0, x)
+      return `f64:${buf.getBigUint64(0).toString(16)}`
+    }
+    return x
+  })
+}
+
+/** Assert that an async action rejects with a jarzyn error of exactly `Class` and `code`; returns it. */
+export async function rejectsJarzyn(
+  t: ExecutionContext,
+  f: () => Promise<unknown>,
+  Class: typeof Error | typeof TypeError | typeof RangeError,
+  code: string,
+  label = '',
+): Promise<(Error & Record<string, unknown>) | undefined> {
+  let err: unknown
+  try {
+    await f()
+  } catch (e) {
+    err = e
+  }
+  if (err === undefined) {
+    t.fail(`${label}: expected ${Class.name} ${code}, nothing was thrown`)
+    return undefined
+  }
+  t.true(isJarzynError(err), `${label}: not a jarzyn error: ${String(err)}`)
+  t.is((err as Error).constructor, Class, `${label}: class ${(err as Error).constructor?.name}, expected ${Class.name} (${String(err)})`)
+  t.is((err as { code?: string }).code, code, `${label}: code (${String(err)})`)
+  return err as Error & Record<string, unknown>
+}
