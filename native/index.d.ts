@@ -53,6 +53,8 @@ export declare class NativeSampler {
   logNormalizerRatio(): number
   logNormAbsorbed(): number
   normalizedWeights(out: Float64Array): void
+  /** Normalised weights into `out`, and the summary of the weights they came from. */
+  weightsAndSummary(out: Float64Array): NativeWeightSummary
   /** Resample; returns the ancestor of each new walker. */
   resample(scheme: string): Uint32Array
   maybeResample(essFraction: number, scheme: string): boolean

@@ -74,7 +74,8 @@ function defaultThreads(): number {
   return typeof availableParallelism === 'function' ? availableParallelism() : cpus().length
 }
 
-function seedOption(v: unknown): bigint {
+/** @internal */
+export function seedOption(v: unknown): bigint {
   if (v === undefined) return randomBytes(8).readBigUInt64LE()
   if (typeof v === 'bigint') {
     if (v < 0n || v > U64_MAX) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `option \`seed\` must be in [0, 2^64), got ${v}`)
@@ -286,6 +287,17 @@ export class Sampler {
     const o = out === undefined ? new Float64Array(this.walkers) : typedArray<Float64Array>('out', out, Float64Array, this.walkers)
     callNative(() => n.normalizedWeights(o))
     return o
+  }
+
+  /**
+   * Everything about the weights in one call (two passes over A): normalised weights written into
+   * `out` (or a new array), ESS, CV^2, log-mean weight, and the log-normaliser estimate.
+   */
+  weightsAndSummary(out?: Float64Array): WeightSummary & { weights: Float64Array; logNormalizerRatio: number } {
+    const n = this.#live()
+    const o = out === undefined ? new Float64Array(this.walkers) : typedArray<Float64Array>('out', out, Float64Array, this.walkers)
+    const s = callNative(() => n.weightsAndSummary(o))
+    return { ...s, weights: o, logNormalizerRatio: callNative(() => n.logNormAbsorbed()) + s.logMeanWeight }
   }
 
   /**

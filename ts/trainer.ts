@@ -11,7 +11,7 @@ import { Optimizer, type OptimizerOptions } from './optim'
 import { Profiler, type Timings } from './profiler'
 import { deriveSeed, SplitMix64 } from './rand'
 import { fillNormals } from './rng'
-import { Sampler, schemeOption, type ResampleScheme } from './sampler'
+import { Sampler, schemeOption, seedOption, type ResampleScheme } from './sampler'
 import { readCheckpoint, writeCheckpoint, type CheckpointArray } from './checkpoint'
 import { intOption, knownKeys, numberOption, describe } from './validate'
 
@@ -84,7 +84,7 @@ export interface IterationStats {
   /** Iteration k (0-based). */
   iteration: number
   method: Method
-  /** Effective sample size of the walkers, and as a fraction of N. */
+  /** Effective sample size of the weights used at this iteration (summed over walker groups), and as a fraction of N. */
   ess: number
   essFraction: number
   /** Whether the walkers were resampled at the end of this iteration; total so far. */
@@ -125,7 +125,6 @@ const TRAINER_KEYS = [
   'noiseScale', 'burnIn', 'dataBatch', 'minibatch', 'logZ0', 'dataEntropy', 'statsFile',
 ] as const
 
-const U64 = (1n << 64n) - 1n
 
 /**
  * Trains an energy with Jarzynski-weighted walkers (Algorithm 1 of Carbone et al. 2023) or the
@@ -198,9 +197,7 @@ export class Trainer {
     this.data = options.data
     this.walkers = intOption('walkers', options.walkers, 1, 2 ** 31)
     numberOption('stepSize', options.stepSize, 0, Number.MAX_VALUE, true)
-    const seed = options.seed === undefined ? BigInt.asUintN(64, BigInt(Date.now()) * 0x9e3779b97f4a7c15n) : BigInt(options.seed as bigint)
-    if (seed < 0n || seed > U64) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', 'option `seed` must be in [0, 2^64)')
-    this.seed = seed
+    this.seed = seedOption(options.seed)
     const groupOf: string[] = []
     for (const p of energy.parameters()) for (let i = 0; i < p.size; i++) groupOf.push(p.group)
     this.#optimizer = new Optimizer(options.optimizer, groupOf)
@@ -410,8 +407,8 @@ export class Trainer {
       }
     }
     const w = this.#weights[b]
-    prof.time('resample', () => s.normalizedWeights(w))
-    const logRatio = this.method === 'jarzynski' ? prof.time('resample', () => this.#logRatio()) : null
+    const snap = prof.time('resample', () => s.weightsAndSummary(w))
+    const logRatio = this.method !== 'jarzynski' ? null : mb ? prof.time('resample', () => this.#logRatio()) : snap.logNormalizerRatio
     const batch = prof.time('other', () => this.#dataBatch())
     const sg = this.energy.surrogateGrad(batch, s.positions, w, prof)
     if (!Number.isFinite(sg.meanDataEnergy)) throw this.#diverged(k, 'the energy of the data')
@@ -441,10 +438,11 @@ export class Trainer {
         resampled = prof.time('resample', () => t.maybeResample(r)) || resampled
       }
     }
-    let ess = 0
+    // ESS of the weights that estimated theta_k's expectations (the weights at the start).
+    let ess = snap.ess
     let resamplings = 0
     for (const t of this.#samplers) {
-      ess += t.ess()
+      if (mb && t !== s) ess += t.ess()
       resamplings += t.resamplings
     }
     const logZ = logRatio === null ? null : this.#logZ0 + logRatio
@@ -566,26 +564,62 @@ export class Trainer {
     expect('mini-batch groups', m.batches, t.#samplers.length)
     expect('parameter layout', m.parameters, t.energy.parameters())
     expect('data (SHA-256)', m.data, t.#dataFingerprint)
-    t.energy.setParams(arrays.params as Float64Array)
-    t.#optimizer.restore({ t: m.optimizerT as number, m: Array.from(arrays.optM), v: Array.from(arrays.optV) })
-    if (arrays.perm.length !== t.#perm.length) throw bad('data permutation length mismatch')
-    t.#perm.set(arrays.perm)
-    t.#cursor = m.cursor as number
-    t.#dataRng.state = BigInt(m.dataRng as string)
-    t.#iteration = m.iteration as number
-    t.#samplers.forEach((s, b) => {
-      const get = (name: string) => {
-        const a = arrays[`${name}${b}`]
-        if (!a) throw bad(`missing ${name}${b}`)
-        return a
-      }
-      s.stepSize = m.stepSize as number
-      s.positions.set(get('positions'))
-      s.logWeights.set(get('logWeights'))
-      s.energies.set(get('energies'))
-      s.gradients.set(get('gradients'))
-      s.restoreCounters((m.counters as number[][])[b])
-    })
+    // The checksum only proves the file is what was written; check that what was written fits.
+    const arr = (name: string, Ctor: Float32ArrayConstructor | Float64ArrayConstructor | Uint32ArrayConstructor, length: number) => {
+      const a = arrays[name]
+      if (!(a instanceof Ctor) || a.length !== length) throw bad(`array \`${name}\` is missing or has the wrong type or length (expected ${length})`)
+      return a
+    }
+    const intIn = (name: string, v: unknown, max: number) => {
+      if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > max) throw bad(`\`${name}\` is not an integer in [0, ${max}]`)
+      return v as number
+    }
+    const n = t.#perm.length
+    const paramCount = t.energy.getParams().length
+    const params = arr('params', Float64Array, paramCount) as Float64Array
+    const optM = arr('optM', Float64Array, paramCount)
+    const optV = arr('optV', Float64Array, paramCount)
+    const perm = arr('perm', Uint32Array, n) as Uint32Array
+    const seen = new Uint8Array(n)
+    for (const i of perm) {
+      if (i >= n || seen[i]) throw bad('`perm` is not a permutation of the data indices')
+      seen[i] = 1
+    }
+    const iteration = intIn('iteration', m.iteration, Number.MAX_SAFE_INTEGER)
+    const cursor = intIn('cursor', m.cursor, n - 1)
+    const optT = intIn('optimizerT', m.optimizerT, Number.MAX_SAFE_INTEGER)
+    if (typeof m.dataRng !== 'string' || !/^\d{1,20}$/.test(m.dataRng) || BigInt(m.dataRng) >= 1n << 64n) throw bad('`dataRng` is not a 64-bit integer')
+    if (typeof m.stepSize !== 'number' || !(m.stepSize > 0) || !Number.isFinite(m.stepSize)) throw bad('`stepSize` is not a positive number')
+    const counters = m.counters
+    if (!Array.isArray(counters) || counters.length !== t.#samplers.length || counters.some((c) => !Array.isArray(c) || c.length !== 5 || c.some((v) => typeof v !== 'number'))) {
+      throw bad('`counters` are malformed')
+    }
+    const per = t.#samplers[0].walkers
+    const views = t.#samplers.map((_, b) => ({
+      positions: arr(`positions${b}`, Float32Array, per * t.dim),
+      logWeights: arr(`logWeights${b}`, Float64Array, per),
+      energies: arr(`energies${b}`, Float32Array, per),
+      gradients: arr(`gradients${b}`, Float32Array, per * t.dim),
+    }))
+    try {
+      t.energy.setParams(params)
+      t.#optimizer.restore({ t: optT, m: Array.from(optM), v: Array.from(optV) })
+      t.#perm.set(perm)
+      t.#cursor = cursor
+      t.#dataRng.state = BigInt(m.dataRng)
+      t.#iteration = iteration
+      t.#samplers.forEach((s, b) => {
+        s.stepSize = m.stepSize as number
+        s.positions.set(views[b].positions)
+        s.logWeights.set(views[b].logWeights)
+        s.energies.set(views[b].energies)
+        s.gradients.set(views[b].gradients)
+        s.restoreCounters(counters[b] as number[])
+      })
+    } catch (e) {
+      if (isJarzynError(e) && e.code !== 'ERR_JARZYN_BAD_CHECKPOINT') throw bad(e.message)
+      throw e
+    }
     return t
   }
 

@@ -76,12 +76,31 @@ function resampleSpec(v: string | undefined): GmmConfig['resample'] {
   return { scheme: scheme as ResampleScheme, essFraction }
 }
 
+/**
+ * `--means -10,6` and `--step-size -0.1` read naturally but parseArgs takes a value starting with
+ * '-' for an option: join `--opt` with a following negative number into `--opt=value`.
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const next = argv[i + 1]
+    if (/^--[a-z-]+$/.test(a) && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`)
+      i++
+    } else {
+      out.push(a)
+    }
+  }
+  return out
+}
+
 /** Parse `jarzyn gmm` arguments into a configuration; throws UsageError on bad input. */
 export function parseGmmArgs(argv: string[], defaultThreads: number): { config: GmmConfig; out?: string; json: boolean; quiet: boolean; help: boolean } {
   let parsed
   try {
     parsed = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv),
       strict: true,
       allowPositionals: false,
       options: {
@@ -107,7 +126,8 @@ export function parseGmmArgs(argv: string[], defaultThreads: number): { config: 
       },
     })
   } catch (e) {
-    throw new UsageError((e as Error).message)
+    // parseArgs' messages can run to several lines of advice; the first says what is wrong.
+    throw new UsageError((e as Error).message.split('\n')[0].trim())
   }
   const v = parsed.values
   const method = v.method ?? 'jarzynski'

@@ -551,23 +551,21 @@ impl Sampler {
   }
 
   pub fn normalized_weights(&self, out: &mut [f64]) -> Result<()> {
+    self.normalized_weights_with_summary(out).map(|_| ())
+  }
+
+  /// Normalised weights into `out` and the summary they came from, in two passes over A.
+  pub fn normalized_weights_with_summary(&self, out: &mut [f64]) -> Result<WeightSummary> {
     if out.len() != self.cfg.walkers {
-      return Err(CoreError::BadLength {
-        name: "out",
-        got: out.len(),
-        expected: self.cfg.walkers,
-      });
+      return Err(CoreError::BadLength { name: "out", got: out.len(), expected: self.cfg.walkers });
     }
     let s = self.summary();
     if s.max == f64::NEG_INFINITY {
-      return Err(CoreError::AllWalkersInvalid {
-        invalid: s.n,
-        walkers: s.n,
-      });
+      return Err(CoreError::AllWalkersInvalid { invalid: s.n, walkers: s.n });
     }
     let a = self.log_weights.as_slice();
     self.pool.install(|| normalized_into(a, &s, out));
-    Ok(())
+    Ok(s)
   }
 
   /// Resample the walkers with `scheme`: copy positions and cached observations of the chosen

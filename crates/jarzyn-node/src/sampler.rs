@@ -1,6 +1,6 @@
 //! `NativeSampler`: the walker population, wrapped for JavaScript.
 
-use jarzyn_core::{CoreError, Observation, Sampler, SamplerConfig, SamplerCounters, Scheme};
+use jarzyn_core::{CoreError, Observation, Sampler, SamplerConfig, SamplerCounters, Scheme, WeightSummary};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -22,6 +22,16 @@ pub struct NativeWeightSummary {
 pub struct NativeObserveReport {
   pub newly_invalid: u32,
   pub invalid: u32,
+}
+
+fn summary_to_js(s: &WeightSummary) -> NativeWeightSummary {
+  NativeWeightSummary {
+    ess: s.ess(),
+    cv2: s.cv2(),
+    log_mean_weight: s.log_mean(),
+    max_log_weight: s.max,
+    zero_weight: s.zero as u32,
+  }
 }
 
 #[napi]
@@ -168,14 +178,7 @@ impl NativeSampler {
 
   #[napi]
   pub fn summary(&self) -> Result<NativeWeightSummary> {
-    let s = self.sampler()?.summary();
-    Ok(NativeWeightSummary {
-      ess: s.ess(),
-      cv2: s.cv2(),
-      log_mean_weight: s.log_mean(),
-      max_log_weight: s.max,
-      zero_weight: s.zero as u32,
-    })
+    Ok(summary_to_js(&self.sampler()?.summary()))
   }
 
   #[napi]
@@ -194,7 +197,13 @@ impl NativeSampler {
   }
 
   #[napi]
-  pub fn normalized_weights(&self, mut out: Float64ArraySlice) -> Result<()> {
+  pub fn normalized_weights(&self, out: Float64ArraySlice) -> Result<()> {
+    self.weights_and_summary(out).map(|_| ())
+  }
+
+  /// Normalised weights into `out`, and the summary of the weights they came from.
+  #[napi]
+  pub fn weights_and_summary(&self, mut out: Float64ArraySlice) -> Result<NativeWeightSummary> {
     let s = self.sampler()?;
     let o = addr_range(out.as_ref());
     if overlaps(&o, &s.log_weights.addr_range()) {
@@ -205,7 +214,8 @@ impl NativeSampler {
     }
     // SAFETY: `out` does not alias the sampler's buffers (checked above).
     let out = unsafe { out.as_mut() };
-    s.normalized_weights(out).map_err(js_err)
+    let w = s.normalized_weights_with_summary(out).map_err(js_err)?;
+    Ok(summary_to_js(&w))
   }
 
   /// Resample; returns the ancestor of each new walker.
