@@ -146,7 +146,7 @@ export class TfGaussianMixtureEnergy extends TfEnergy {
   /** As {@link TfEnergy.surrogateGrad}, with fixed entries zeroed. */
   override surrogateGrad(data: Float32Array, walkers: Float32Array, weights: Float64Array, profiler?: Profiler): SurrogateGrad {
     const r = super.surrogateGrad(data, walkers, weights, profiler)
-    for (let i = 0; i < r.grad.length; i++) r.grad[i] *= this.#mask[i]
+    for (let i = 0; i < r.grad.length; i++) if (this.#mask[i] === 0) r.grad[i] = 0
     return r
   }
 }
