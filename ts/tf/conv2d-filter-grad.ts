@@ -38,16 +38,15 @@ export function conv2dFilterGrad(
     // The padded rows/columns the forward pass read; beyond them (odd sizes, 'valid') nothing counts.
     const bottom = (outHeight - 1) * sh + fh - top - inHeight
     const right = (outWidth - 1) * sw + fw - left - inWidth
-    let xp: TF.Tensor4D = x
+    let xc: TF.Tensor4D = x
     if (bottom < 0 || right < 0) {
-      xp = tf.slice(xp, [0, 0, 0, 0], [-1, inHeight + Math.min(bottom, 0), inWidth + Math.min(right, 0), -1])
+      xc = tf.slice(xc, [0, 0, 0, 0], [-1, inHeight + Math.min(bottom, 0), inWidth + Math.min(right, 0), -1])
     }
-    if (top > 0 || left > 0 || bottom > 0 || right > 0) {
-      xp = tf.pad(xp, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]])
-    }
-    const input = tf.transpose(xp, [3, 1, 2, 0]) // [C, H', W', B]
+    const input = tf.transpose(xc, [3, 1, 2, 0]) // [C, H, W, B]
     const filter = tf.transpose(dy, [1, 2, 0, 3]) // [outH, outW, B, O]
-    const g = tf.conv2d(input, filter, 1, 'valid', 'NHWC', [sh, sw]) // [C, fh, fw, O]
+    // The convolution pads (as the forward pass did): cheaper than a separate pad of the input.
+    const padding: TF.backend_util.ExplicitPadding = [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]
+    const g = tf.conv2d(input, filter, 1, padding, 'NHWC', [sh, sw]) // [C, fh, fw, O]
     return tf.transpose(g, [1, 2, 0, 3])
   })
 }

@@ -1,12 +1,14 @@
 /**
  * What the TensorFlow.js wasm backend needs before it can train networks well: a
- * `Conv2DBackpropFilter` kernel (missing: CNN parameter gradients throw) and a `BatchMatMul`
- * gradient without transpose flags (the flagged products are 4-5x slower there).
+ * `Conv2DBackpropFilter` kernel (missing: CNN parameter gradients throw), a `Conv2D` gradient from
+ * forward convolutions (its backward-input kernel is ~10x slower than a forward convolution) and a
+ * `BatchMatMul` gradient without transpose flags (the flagged products are 4-5x slower there).
  * @module
  */
 import type * as TF from '@tensorflow/tfjs'
 
 import { registerConv2dFilterGradKernel } from './conv2d-filter-grad'
+import { registerForwardConv2dGrad } from './conv2d-grad'
 import { registerExplicitMatMulGrad } from './matmul-grad'
 
 /**
@@ -16,5 +18,6 @@ import { registerExplicitMatMulGrad } from './matmul-grad'
  */
 export function registerWasmFixes(tf: typeof TF): void {
   registerConv2dFilterGradKernel(tf, 'wasm')
+  registerForwardConv2dGrad(tf, ['wasm'])
   registerExplicitMatMulGrad(tf, ['wasm'])
 }
