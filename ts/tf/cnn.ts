@@ -27,7 +27,9 @@ export interface ConvLayerOptions {
 
 /** Options of {@link cnnEnergy}. Points are images flattened row-major, channels last (HWC). */
 export interface CnnEnergyOptions {
+  /** Image height. */
   height: number
+  /** Image width. */
   width: number
   /** Channels (default 1). */
   channels?: number

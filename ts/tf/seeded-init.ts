@@ -8,7 +8,10 @@ import type * as TF from '@tensorflow/tfjs'
 import { jarzynError } from '../errors'
 import { SplitMix64, deriveSeed } from '../rand'
 
-/** A seed option as a 64-bit integer. */
+/**
+ * A seed option as a 64-bit integer (default 0).
+ * @internal
+ */
 export function seedBigInt(seed: unknown): bigint {
   if (seed === undefined) return 0n
   if (typeof seed === 'bigint' && seed >= 0n && seed < 1n << 64n) return seed

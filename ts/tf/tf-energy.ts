@@ -35,7 +35,8 @@ export interface TfEnergyOptions {
   parameters: TfParameter[]
   /**
    * Weight c of the energy-squared penalty c (mean_j U(data_j)^2 + mean_i U(X_i)^2) added to the
-   * surrogate loss (default 0; the paper's MNIST run uses 0.01). It keeps energies near zero.
+   * surrogate loss, the walker mean unweighted over live walkers (p_i > 0). Default 0; the paper's
+   * MNIST run uses 0.01. It keeps the energies near zero.
    */
   penalty?: number
   /** Model-specific numbers for the per-iteration stats. */
@@ -62,9 +63,8 @@ const OPTION_KEYS = ['dim', 'energy', 'parameters', 'penalty', 'describe'] as co
  * ```
  */
 export class TfEnergy implements Energy {
+  /** Dimension d of a point. */
   readonly dim: number
-  /** `'tfjs:'` and the backend the energy was built on, e.g. `'tfjs:wasm'`. */
-  readonly backend: string
   /** Weight of the energy-squared penalty in the surrogate loss. */
   readonly penalty: number
 
@@ -115,7 +115,14 @@ export class TfEnergy implements Energy {
     this.#info = this.#params.map((p) => ({ name: p.name, group: p.group!, shape: [...p.variable.shape], size: p.variable.size }))
     this.#size = this.#info.reduce((a, p) => a + p.size, 0)
     this.#valueAndGrad = tf.valueAndGrad((x: TF.Tensor2D) => this.#fn(x))
-    this.backend = backendLabel(tf)
+  }
+
+  /**
+   * `'tfjs:'` and the backend that computes the energy now, e.g. `'tfjs:wasm'` (TensorFlow.js has one
+   * active backend; variables follow it when it changes).
+   */
+  get backend(): string {
+    return backendLabel(this.#tf)
   }
 
   #live(): typeof TF {
@@ -132,6 +139,7 @@ export class TfEnergy implements Energy {
     return u
   }
 
+  /** Name, group, shape and size of each parameter tensor, in the order of the flat vector. */
   parameters(): ParamInfo[] {
     return this.#info.map((p) => ({ ...p, shape: [...p.shape] }))
   }
@@ -276,6 +284,7 @@ export class TfEnergy implements Energy {
     return tf.tidy(() => (this.#energy(tf.tensor2d(x, [n, this.dim], 'float32')).dataSync() as Float32Array).slice())
   }
 
+  /** The numbers of the `describe` option (none by default), for the per-iteration stats. */
   describe(): Record<string, number | number[]> {
     return this.#describe ? this.#describe() : {}
   }
