@@ -13,7 +13,9 @@
  */
 import test from 'ava'
 
-import { cnnEnergy, initTensorflow, mlpEnergy, Sampler, type TfEnergy } from '../ts/index'
+import type * as TF from '@tensorflow/tfjs'
+
+import { cnnEnergy, initTensorflow, mlpEnergy, Sampler, TfEnergy } from '../ts/index'
 import { BACKENDS, centralDiff, EPS32, gridArray, toGrid } from './tf-helpers'
 
 /** Step of the differences: 2^-5, but 2^-8 for ELU, whose second derivative jumps at 0 (O(h^2) error there). */
@@ -224,4 +226,37 @@ test.serial('non-finite energies mark walkers instead of throwing', async (t) =>
     s.dispose()
     e.dispose()
   }
+})
+
+test.serial('TfEnergy from a hand-written function: analytic gradients, [n, 1] outputs, option checks', async (t) => {
+  const { tf } = await initTensorflow({ backend: 'wasm' })
+  const a = tf.variable(tf.tensor1d([0.5, -0.25]))
+  // U(x) = |x - a|^2 / 2, returned as [n, 1] on purpose.
+  const e = new TfEnergy({
+    dim: 2,
+    energy: (x) => tf.reshape(tf.mul(tf.sum(tf.square(tf.sub(x, a)), 1), 0.5), [-1, 1]) as unknown as TF.Tensor1D,
+    parameters: [{ name: 'center', variable: a, group: 'center' }],
+  })
+  try {
+    t.deepEqual(e.parameters(), [{ name: 'center', group: 'center', shape: [2], size: 2 }])
+    const data = Float32Array.of(1, 0, 0, 1)
+    const walkers = Float32Array.of(2, 2, -1, 0)
+    const p = Float64Array.of(0.25, 0.75)
+    const g = e.surrogateGrad(data, walkers, p)
+    // dU/da = a - x: mean over data minus p-weighted over walkers.
+    const want = [0, 1].map((c) => [0.5, -0.25][c] - (data[c] + data[2 + c]) / 2 - ([0.5, -0.25][c] - (0.25 * walkers[c] + 0.75 * walkers[2 + c])))
+    g.grad.forEach((v, c) => t.true(Math.abs(v - want[c]) < 1e-6))
+    t.true(Math.abs(g.meanDataEnergy - (0.5 * (0.25 + 0.0625) + 0.5 * (0.5 ** 2 + 1.25 ** 2)) / 2) < 1e-6)
+    const s = new Sampler({ walkers: 2, dim: 2, stepSize: 0.1, seed: 1, threads: 1 })
+    s.positions.set(walkers)
+    e.observe(s)
+    t.deepEqual(Array.from(s.gradients), [1.5, 2.25, -1.5, 0.25])
+    s.dispose()
+  } finally {
+    e.dispose()
+  }
+  t.throws(() => new TfEnergy({ dim: 2, energy: (x: TF.Tensor2D) => x as unknown as TF.Tensor1D, parameters: [], extra: 1 } as never), { code: 'ERR_JARZYN_UNKNOWN_OPTION' })
+  t.throws(() => new TfEnergy({ dim: 2, energy: (x) => x as unknown as TF.Tensor1D, parameters: [{ name: 'w', variable: tf.zeros([2]) as TF.Variable }] }), {
+    code: 'ERR_JARZYN_INVALID_OPTION',
+  })
 })

@@ -130,13 +130,13 @@ export class TfEnergy implements Energy {
     return this.#tf
   }
 
-  /** U at a batch, checked to be one value per point. */
+  /** U at a batch, checked to be one value per point, as a vector (an [n, 1] result would broadcast). */
   #energy(x: TF.Tensor2D): TF.Tensor1D {
     const u = this.#fn(x)
     if (u.size !== x.shape[0]) {
       throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `the energy function returned shape [${u.shape}] for ${x.shape[0]} points; expected [${x.shape[0]}]`)
     }
-    return u
+    return u.rank === 1 ? u : this.#tf.reshape(u, [-1])
   }
 
   /** Name, group, shape and size of each parameter tensor, in the order of the flat vector. */
