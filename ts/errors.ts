@@ -27,6 +27,7 @@ export type JarzynErrorCode =
   | 'ERR_JARZYN_BAD_CHECKPOINT'
   | 'ERR_JARZYN_DIVERGED'
   | 'ERR_JARZYN_BACKEND'
+  | 'ERR_JARZYN_NO_NATIVE'
 
 /** An error raised by jarzyn: a `TypeError`, `RangeError` or `Error` with a `code`. */
 export type JarzynError = Error & { code: JarzynErrorCode }
