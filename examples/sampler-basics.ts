@@ -1,5 +1,5 @@
 // The README's sampler example, runnable: `node --import tsx examples/sampler-basics.ts`.
-import { Sampler, fillNormals } from '../ts/index'
+import { Sampler, fillNormals } from 'jarzyn'
 
 // U_theta(x) = |x - m|^2 / 2 with a mean m that moves; log Z = d/2 log(2 pi) for every m.
 const N = 10_000, d = 2, h = 0.1

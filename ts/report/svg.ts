@@ -194,3 +194,66 @@ export function scatterPlot(clouds: Cloud[], opts: ChartOptions): string {
   const legend = frame.legend(clouds.map((c, i) => ({ label: c.label, color: c.color ?? PALETTE[i % PALETTE.length], marker: true })))
   return svg(frame, `${frame.axes()}\n${dots.join('\n')}\n${legend}`)
 }
+
+/** Options of a {@link heatmapPlot}. */
+export interface HeatmapOptions extends ChartOptions {
+  /** Grid values, `rows x cols`, row 0 at the bottom (y = yRange[0]). */
+  values: ArrayLike<number>
+  rows: number
+  cols: number
+  xRange: [number, number]
+  yRange: [number, number]
+  /** Points drawn on top (e.g. walkers). */
+  points?: { x: ArrayLike<number>; y: ArrayLike<number>; label: string; color?: string }
+}
+
+/** Perceptually ordered colour ramp (viridis-like), t in [0, 1]. */
+function ramp(t: number): string {
+  const stops = [
+    [68, 1, 84],
+    [59, 82, 139],
+    [33, 145, 140],
+    [94, 201, 98],
+    [253, 231, 37],
+  ]
+  const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1)
+  const i = Math.min(Math.floor(x), stops.length - 2)
+  const f = x - i
+  const c = stops[i].map((v, k) => Math.round(v + f * (stops[i + 1][k] - v)))
+  return `rgb(${c[0]},${c[1]},${c[2]})`
+}
+
+/** A density heatmap (values scaled to their max) with optional points on top. */
+export function heatmapPlot(opts: HeatmapOptions): string {
+  const frame = new Frame(opts, opts.xRange, opts.yRange)
+  let max = 0
+  for (let i = 0; i < opts.values.length; i++) if (Number.isFinite(opts.values[i])) max = Math.max(max, opts.values[i])
+  const cw = (opts.xRange[1] - opts.xRange[0]) / opts.cols
+  const ch = (opts.yRange[1] - opts.yRange[0]) / opts.rows
+  const cells: string[] = []
+  for (let r = 0; r < opts.rows; r++) {
+    for (let c = 0; c < opts.cols; c++) {
+      const v = opts.values[r * opts.cols + c]
+      const x0 = frame.sx(opts.xRange[0] + c * cw)
+      const x1 = frame.sx(opts.xRange[0] + (c + 1) * cw)
+      const y0 = frame.sy(opts.yRange[0] + (r + 1) * ch)
+      const y1 = frame.sy(opts.yRange[0] + r * ch)
+      cells.push(`<rect x="${x0.toFixed(1)}" y="${y0.toFixed(1)}" width="${(x1 - x0 + 0.6).toFixed(1)}" height="${(y1 - y0 + 0.6).toFixed(1)}" fill="${ramp(max > 0 ? v / max : 0)}"/>`)
+    }
+  }
+  let pts = ''
+  const legend: { label: string; color: string; marker?: boolean }[] = []
+  if (opts.points) {
+    const color = opts.points.color ?? '#ffffff'
+    const out: string[] = []
+    for (let i = 0; i < opts.points.x.length; i++) {
+      const x = opts.points.x[i]
+      const y = opts.points.y[i]
+      if (x < opts.xRange[0] || x > opts.xRange[1] || y < opts.yRange[0] || y > opts.yRange[1]) continue
+      out.push(`<circle cx="${frame.sx(x).toFixed(1)}" cy="${frame.sy(y).toFixed(1)}" r="1.4" fill="${color}" fill-opacity="0.7"/>`)
+    }
+    pts = out.join('')
+    legend.push({ label: opts.points.label, color, marker: true })
+  }
+  return svg(frame, `${frame.axes()}\n${cells.join('')}\n${pts}\n${frame.legend(legend)}`)
+}

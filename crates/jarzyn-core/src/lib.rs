@@ -12,6 +12,7 @@ pub mod gmm;
 pub mod lanes;
 pub mod math;
 pub mod normal;
+mod par;
 pub mod philox;
 pub mod resample;
 pub mod sampler;

@@ -20,6 +20,7 @@ use crate::dispatch::avx2_dispatch;
 use crate::error::{CoreError, Result};
 use crate::lanes::{diff_dot_and_sum_sq, sum_sq, ula_row};
 use crate::normal::{blocks_per_walker, fill_padded};
+use crate::par::{map_chunks, map_chunks_init};
 use crate::philox::{key_from_seed, Counter, Stream};
 use crate::resample::{resample, Scheme, Uniforms};
 use crate::weights::{normalized_into, summarize, WeightSummary};
@@ -334,10 +335,12 @@ impl Sampler {
     let g = self.gradients.as_slice();
     let e = self.energies.as_slice();
     let a = self.log_weights.as_slice();
-    self.pool.install(|| {
-      (0..nchunks).into_par_iter().for_each_init(
-        || vec![0f32; cw * padded],
-        |noise, ci| {
+    map_chunks_init(
+      &self.pool,
+      nchunks,
+      || vec![0f32; cw * padded],
+      |noise: &mut Vec<f32>, ci| {
+        {
           let w0 = ci * cw;
           let nw = cw.min(n - w0);
           fill_padded(key, ctr, w0 as u32, nw, d, noise);
@@ -367,9 +370,9 @@ impl Sampler {
             &e[w0..w0 + nw],
             fs,
           );
-        },
-      )
-    });
+        }
+      },
+    );
     self.steps += 1;
     self.phase = Phase::Moved;
     Ok(())
@@ -422,10 +425,9 @@ impl Sampler {
       Observation::InPlace => (None, None),
       Observation::External { energy, grad } => (Some(energy), Some(grad)),
     };
-    let per_chunk: Vec<(usize, usize)> = self.pool.install(|| {
-      (0..nchunks)
-        .into_par_iter()
-        .map(|ci| {
+    let per_chunk: Vec<(usize, usize)> = map_chunks(&self.pool, nchunks, |ci| {
+      {
+        {
           let w0 = ci * cw;
           let nw = cw.min(n - w0);
           // SAFETY: chunk ci owns walkers w0..w0+nw of each buffer.
@@ -452,8 +454,8 @@ impl Sampler {
           };
           let (newly, invalid) = observe_rows(&rows, xs, xps, fw, a_s, e_s, g_s);
           (newly, invalid)
-        })
-        .collect()
+        }
+      }
     });
     let mut report = ObserveReport::default();
     for (nw, inv) in per_chunk {
@@ -537,7 +539,7 @@ impl Sampler {
   /// One pass over the log-weights.
   pub fn summary(&self) -> WeightSummary {
     let a = self.log_weights.as_slice();
-    self.pool.install(|| summarize(a))
+    summarize(&self.pool, a)
   }
 
   /// Estimate of log(Z_now / Z_0): absorbed resampling increments plus log mean exp(A).
@@ -557,14 +559,21 @@ impl Sampler {
   /// Normalised weights into `out` and the summary they came from, in two passes over A.
   pub fn normalized_weights_with_summary(&self, out: &mut [f64]) -> Result<WeightSummary> {
     if out.len() != self.cfg.walkers {
-      return Err(CoreError::BadLength { name: "out", got: out.len(), expected: self.cfg.walkers });
+      return Err(CoreError::BadLength {
+        name: "out",
+        got: out.len(),
+        expected: self.cfg.walkers,
+      });
     }
     let s = self.summary();
     if s.max == f64::NEG_INFINITY {
-      return Err(CoreError::AllWalkersInvalid { invalid: s.n, walkers: s.n });
+      return Err(CoreError::AllWalkersInvalid {
+        invalid: s.n,
+        walkers: s.n,
+      });
     }
     let a = self.log_weights.as_slice();
-    self.pool.install(|| normalized_into(a, &s, out));
+    normalized_into(&self.pool, a, &s, out);
     Ok(s)
   }
 
@@ -584,7 +593,7 @@ impl Sampler {
     let mut p = vec![0f64; n];
     {
       let a = self.log_weights.as_slice();
-      self.pool.install(|| normalized_into(a, &s, &mut p));
+      normalized_into(&self.pool, a, &s, &mut p);
     }
     let uniforms = Uniforms::new(self.key, Counter::new(Stream::Resample, self.resamplings));
     let mut ancestors = vec![0usize; n];

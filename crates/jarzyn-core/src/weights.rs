@@ -6,6 +6,7 @@
 use rayon::prelude::*;
 
 use crate::math;
+use crate::par::map_chunks;
 
 /// Walkers per reduction chunk. A constant, never derived from the thread count.
 pub const REDUCE_CHUNK: usize = 4096;
@@ -49,15 +50,16 @@ impl WeightSummary {
 }
 
 /// Summarise log-weights, parallel over fixed chunks, deterministic.
-pub fn summarize(log_w: &[f64]) -> WeightSummary {
+pub fn summarize(pool: &rayon::ThreadPool, log_w: &[f64]) -> WeightSummary {
   let n = log_w.len();
-  let max = log_w
-    .par_chunks(REDUCE_CHUNK)
-    .map(|c| c.iter().copied().fold(f64::NEG_INFINITY, f64::max))
-    .reduce(
-      || f64::NEG_INFINITY,
-      f64::max, // max is exact and order-free
-    );
+  let chunks = n.div_ceil(REDUCE_CHUNK);
+  let part = |ci: usize| &log_w[ci * REDUCE_CHUNK..(ci * REDUCE_CHUNK + REDUCE_CHUNK).min(n)];
+  // max is exact and order-free.
+  let max = map_chunks(pool, chunks, |ci| {
+    part(ci).iter().copied().fold(f64::NEG_INFINITY, f64::max)
+  })
+  .into_iter()
+  .fold(f64::NEG_INFINITY, f64::max);
   if max == f64::NEG_INFINITY || n == 0 {
     return WeightSummary {
       n,
@@ -68,24 +70,21 @@ pub fn summarize(log_w: &[f64]) -> WeightSummary {
       zero: n,
     };
   }
-  let partials: Vec<(f64, f64, usize)> = log_w
-    .par_chunks(REDUCE_CHUNK)
-    .map(|c| {
-      let mut s = 0.0;
-      let mut s2 = 0.0;
-      let mut zero = 0usize;
-      for &a in c {
-        if a == f64::NEG_INFINITY {
-          zero += 1;
-        } else {
-          let w = math::exp(a - max);
-          s += w;
-          s2 += w * w;
-        }
+  let partials = map_chunks(pool, chunks, |ci| {
+    let mut s = 0.0;
+    let mut s2 = 0.0;
+    let mut zero = 0usize;
+    for &a in part(ci) {
+      if a == f64::NEG_INFINITY {
+        zero += 1;
+      } else {
+        let w = math::exp(a - max);
+        s += w;
+        s2 += w * w;
       }
-      (s, s2, zero)
-    })
-    .collect();
+    }
+    (s, s2, zero)
+  });
   let (mut s, mut s2, mut zero) = (0.0, 0.0, 0usize);
   for (a, b, z) in partials {
     s += a;
@@ -95,7 +94,7 @@ pub fn summarize(log_w: &[f64]) -> WeightSummary {
   WeightSummary {
     n,
     max,
-    log_sum: max + s.ln(),
+    log_sum: max + math::ln(s),
     sum_shifted: s,
     sum_sq_shifted: s2,
     zero,
@@ -103,16 +102,23 @@ pub fn summarize(log_w: &[f64]) -> WeightSummary {
 }
 
 /// Normalised weights p_i = exp(A_i - logsumexp(A)) into `out`.
-pub fn normalized_into(log_w: &[f64], summary: &WeightSummary, out: &mut [f64]) {
+pub fn normalized_into(pool: &rayon::ThreadPool, log_w: &[f64], summary: &WeightSummary, out: &mut [f64]) {
   let ls = summary.log_sum;
-  out
-    .par_chunks_mut(REDUCE_CHUNK)
-    .zip(log_w.par_chunks(REDUCE_CHUNK))
-    .for_each(|(o, a)| {
-      for (o, &a) in o.iter_mut().zip(a) {
-        *o = if a == f64::NEG_INFINITY { 0.0 } else { math::exp(a - ls) };
-      }
+  let fill = |o: &mut [f64], a: &[f64]| {
+    for (o, &a) in o.iter_mut().zip(a) {
+      *o = if a == f64::NEG_INFINITY { 0.0 } else { math::exp(a - ls) };
+    }
+  };
+  if log_w.len() <= REDUCE_CHUNK {
+    fill(out, log_w);
+  } else {
+    pool.install(|| {
+      out
+        .par_chunks_mut(REDUCE_CHUNK)
+        .zip(log_w.par_chunks(REDUCE_CHUNK))
+        .for_each(|(o, a)| fill(o, a))
     });
+  }
 }
 
 /// Max-shifted log(sum exp(x)) for a small slice, sequential.
@@ -130,6 +136,11 @@ pub fn logsumexp(x: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  fn summarize(a: &[f64]) -> WeightSummary {
+    super::summarize(&rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap(), a)
+  }
+
   use proptest::prelude::*;
 
   #[test]
@@ -168,7 +179,7 @@ mod tests {
       prop_assert!(s.ess() >= 1.0 - 1e-9 && s.ess() <= a.len() as f64 + 1e-9);
       prop_assert!((s.ess() - direct).abs() <= 1e-9 * direct);
       let mut p = vec![0.0; a.len()];
-      normalized_into(&a, &s, &mut p);
+      normalized_into(&rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap(), &a, &s, &mut p);
       prop_assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
   }
