@@ -12,14 +12,20 @@ pub fn combine(a: [f64; LANES]) -> f64 {
   ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
 }
 
+#[inline(always)]
+fn arr(s: &[f32]) -> [f32; LANES] {
+  s.try_into().expect("chunk of LANES")
+}
+
 /// sum_i g_i^2, in f64.
 #[inline(always)]
 pub fn sum_sq(g: &[f32]) -> f64 {
   let mut acc = [0f64; LANES];
   let mut it = g.chunks_exact(LANES);
   for c in &mut it {
+    let ga = arr(c);
     for l in 0..LANES {
-      let v = c[l] as f64;
+      let v = ga[l] as f64;
       acc[l] += v * v;
     }
   }
@@ -36,16 +42,15 @@ pub fn diff_dot_and_sum_sq(x: &[f32], xp: &[f32], g: &[f32]) -> (f64, f64) {
   let mut dot = [0f64; LANES];
   let mut sq = [0f64; LANES];
   let n = g.len();
-  let full = n - n % LANES;
   let (x, xp) = (&x[..n], &xp[..n]);
-  let mut i = 0;
-  while i < full {
+  let full = n - n % LANES;
+  for ((xc, pc), gc) in x[..full].chunks_exact(LANES).zip(xp[..full].chunks_exact(LANES)).zip(g[..full].chunks_exact(LANES)) {
+    let (xa, pa, ga) = (arr(xc), arr(pc), arr(gc));
     for l in 0..LANES {
-      let gv = g[i + l] as f64;
-      dot[l] += (x[i + l] as f64 - xp[i + l] as f64) * gv;
+      let gv = ga[l] as f64;
+      dot[l] += (xa[l] as f64 - pa[l] as f64) * gv;
       sq[l] += gv * gv;
     }
-    i += LANES;
   }
   for l in 0..n - full {
     let gv = g[full + l] as f64;
@@ -64,19 +69,24 @@ pub fn ula_row(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[f32], hf: f32, sf:
   let mut dot = [0f64; LANES];
   let mut sq = [0f64; LANES];
   let full = n - n % LANES;
-  let mut i = 0;
-  while i < full {
+  for (((xc, pc), gc), zc) in x[..full]
+    .chunks_exact_mut(LANES)
+    .zip(xp[..full].chunks_exact_mut(LANES))
+    .zip(g[..full].chunks_exact(LANES))
+    .zip(z[..full].chunks_exact(LANES))
+  {
+    let (old, ga, za) = (arr(xc), arr(gc), arr(zc));
+    let mut new = [0f32; LANES];
     for l in 0..LANES {
-      let old = x[i + l];
-      let gv = g[i + l];
-      let new = old - hf * gv + sf * z[i + l];
-      xp[i + l] = old;
-      x[i + l] = new;
-      let gd = gv as f64;
-      dot[l] += (new as f64 - old as f64) * gd;
+      new[l] = old[l] - hf * ga[l] + sf * za[l];
+    }
+    pc.copy_from_slice(&old);
+    xc.copy_from_slice(&new);
+    for l in 0..LANES {
+      let gd = ga[l] as f64;
+      dot[l] += (new[l] as f64 - old[l] as f64) * gd;
       sq[l] += gd * gd;
     }
-    i += LANES;
   }
   for l in 0..n - full {
     let j = full + l;
