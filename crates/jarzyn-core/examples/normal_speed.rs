@@ -22,11 +22,17 @@ fn main() {
   for &d in &[100usize, 2, 4, 10, 1] {
     let walkers = 1_000_000 / d;
     let mut out = vec![0f32; walkers * d];
-    let ns = best_ns(out.len(), reps, |r| fill_normals(key, Counter::new(Stream::Noise, r), 0, d, &mut out));
-    checksum ^= out.iter().fold(0u64, |a, z| a.wrapping_mul(31).wrapping_add(z.to_bits() as u64));
+    let ns = best_ns(out.len(), reps, |r| {
+      fill_normals(key, Counter::new(Stream::Noise, r), 0, d, &mut out)
+    });
+    checksum ^= out
+      .iter()
+      .fold(0u64, |a, z| a.wrapping_mul(31).wrapping_add(z.to_bits() as u64));
     let padded = d.div_ceil(4) * 4;
     let mut pbuf = vec![0f32; walkers * padded];
-    let ns_p = best_ns(walkers * d, reps, |r| fill_padded(key, Counter::new(Stream::Noise, r), 0, walkers, d, &mut pbuf));
+    let ns_p = best_ns(walkers * d, reps, |r| {
+      fill_padded(key, Counter::new(Stream::Noise, r), 0, walkers, d, &mut pbuf)
+    });
     println!("d = {d:4}: fill_normals {ns:.3} ns/normal, fill_padded {ns_p:.3} ns/normal (per used normal)");
   }
   println!("checksum {checksum:016x}");

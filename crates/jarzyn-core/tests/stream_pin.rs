@@ -40,7 +40,10 @@ fn stream_hash() -> u64 {
         fill_padded(key, ctr, walker0, walkers, d, &mut p);
         for w in 0..walkers {
           assert_eq!(
-            p[w * padded..w * padded + d].iter().map(|z| z.to_bits()).collect::<Vec<_>>(),
+            p[w * padded..w * padded + d]
+              .iter()
+              .map(|z| z.to_bits())
+              .collect::<Vec<_>>(),
             out[w * d..(w + 1) * d].iter().map(|z| z.to_bits()).collect::<Vec<_>>(),
             "padded and compact disagree: d {d} walker {w}"
           );
@@ -70,7 +73,11 @@ const PINNED: u64 = 0x7bdc_1036_d197_3ad1;
 /// (scalar Philox block + scalar Box-Muller), bit for bit.
 #[test]
 fn long_draws_match_scalar_definition() {
-  for (d, walkers, seed, step, walker0) in [(100usize, 4000usize, 77u64, 12u64, 9u32), (6, 30_000, 78, 1 << 40, 0), (2, 50_000, 79, 3, 1)] {
+  for (d, walkers, seed, step, walker0) in [
+    (100usize, 4000usize, 77u64, 12u64, 9u32),
+    (6, 30_000, 78, 1 << 40, 0),
+    (2, 50_000, 79, 3, 1),
+  ] {
     let key = key_from_seed(seed);
     let ctr = Counter::new(Stream::Noise, step);
     let mut out = vec![0f32; walkers * d];
