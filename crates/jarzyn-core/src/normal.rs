@@ -180,7 +180,7 @@ fn fill_padded_generic(key: [u32; 2], ctr: Counter, walker0: u32, bpw: u32, tota
   }
 }
 
-/// Walkers per chunk of the compaction scratch in [`fill_normals`] (for dims not a multiple of 4).
+/// Floats in the compaction scratch of [`fill_normals`] (dims not a multiple of 4, above 2).
 const COMPACT_SCRATCH_FLOATS: usize = 4096;
 
 /// Normals of walkers `walker0 ..` compacted to `dim` per walker: `out.len() / dim` walkers.
@@ -215,8 +215,8 @@ pub fn fill_normals(key: [u32; 2], ctr: Counter, walker0: u32, dim: usize, out: 
   }
 }
 
-/// The AVX2 path: 8 Philox blocks per iteration, one per 32-bit lane, and Box-Muller on 8 word
-/// pairs at once, with exactly the operations of the scalar [`box_muller`] (IEEE f32 add, mul,
+/// The AVX2 path: Philox blocks one per 32-bit lane, 2 groups of 8 per iteration, and Box-Muller
+/// on 8 word pairs per vector, with exactly the operations of the scalar [`box_muller`] (IEEE f32 add, mul,
 /// div, sqrt in the same order, exact integer and sign-bit manipulations), so exactly its bits.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
