@@ -8,6 +8,8 @@
  * Environment: BENCH_QUICK=1 runs a reduced grid (N up to 10^5) for a smoke test.
  * @module
  */
+import './preflight'
+
 import { cpus, loadavg, totalmem } from 'node:os'
 
 import { measureBandwidth, type BandwidthResult } from './bandwidth'
