@@ -79,8 +79,8 @@ async function main(): Promise<void> {
   const loadEnd = loadavg()[0]
   out.push(`jarzyn bench: ${cpu}, ${all} threads, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`)
   out.push(
-    `1-minute load average ${loadStart.toFixed(2)} at start, ${loadEnd.toFixed(2)} at end` +
-      (Math.max(loadStart, loadEnd) > 0.5 ? ' (other processes were running: multi-threaded figures are affected)' : ''),
+    `1-minute load average ${loadStart.toFixed(2)} before the bench, ${loadEnd.toFixed(2)} at its end (the end includes the bench's own threads)` +
+      (loadStart > 0.5 ? ': other processes were running, the multi-threaded figures are affected' : ''),
   )
   out.push('')
   out.push(`Normal generator (fillNormals, 1 thread, ~10^6 normals per fill, best of ${normals[0].runs}); target <= ${NS_PER_NORMAL_TARGET} ns per normal per core`)
