@@ -1,0 +1,235 @@
+/**
+ * `npm run bench`: speed of the normal generator, copy bandwidth, walker-steps per second of the
+ * sampler against a bandwidth + normals model, and resident memory over 10^5 steps.
+ *
+ * stdout: human-readable tables, then one JSON line with every figure (last line).
+ * stderr: progress.
+ *
+ * Environment: BENCH_QUICK=1 runs a reduced grid (N up to 10^5) for a smoke test.
+ * @module
+ */
+import './preflight'
+
+import { cpus, loadavg, totalmem } from 'node:os'
+
+import { measureBandwidth, type BandwidthResult } from './bandwidth'
+import { measureRss, RSS_GROWTH_LIMIT } from './memory'
+import { measureNormals, NS_PER_NORMAL_TARGET, type NormalsResult } from './normals'
+import {
+  bytesPerWalkerStep,
+  measureStep,
+  MODEL_RATIO_TARGET,
+  samplerBytes,
+  type ModelInputs,
+  type StepResult,
+} from './sampler'
+import { gcAvailable, now, progress, r4, si, table, threadsAll } from './util'
+
+const MEMORY_LIMIT = 2.5e9
+
+async function main(): Promise<void> {
+  const t0 = now()
+  const quick = process.env.BENCH_QUICK === '1'
+  const all = threadsAll()
+  const threadCounts = all > 1 ? [all, 1] : [1]
+  const cpu = cpus()[0]?.model ?? 'unknown CPU'
+  const loadStart = loadavg()[0]
+  progress(`jarzyn bench on ${cpu}, ${all} threads, node ${process.version}, load average ${loadStart.toFixed(2)}${quick ? ' (quick)' : ''}`)
+
+  // 1. Normals, single thread.
+  const normals: NormalsResult[] = [100, 2, 10].map((d) => measureNormals(d))
+  const nsByDim = new Map(normals.map((r) => [r.dim, r.nsPerNormal]))
+
+  // 2. Copy bandwidth.
+  const bw: BandwidthResult[] = [...new Set([1, all])].map((t) => measureBandwidth(t))
+  const bwByThreads = new Map(bw.map((b) => [b.threads, b.bytesPerSecond]))
+
+  // 3. Sampler steps.
+  const inputs: ModelInputs = {
+    nsPerNormal: (d) => nsByDim.get(d) ?? Math.max(...nsByDim.values()),
+    bandwidth: (t) => bwByThreads.get(t) ?? bwByThreads.get(1)!,
+  }
+  const Ns = quick ? [1e4, 1e5] : [1e4, 1e5, 1e6]
+  const dims = [2, 10, 100]
+  const steps: StepResult[] = []
+  const skipped: { walkers: number; dim: number; weighted: boolean; bytes: number }[] = []
+  for (const N of Ns) {
+    for (const d of dims) {
+      for (const threads of threadCounts) {
+        for (const weighted of [true, false]) {
+          const bytes = samplerBytes(N, d, weighted)
+          if (bytes > MEMORY_LIMIT) {
+            if (threads === threadCounts[0]) skipped.push({ walkers: N, dim: d, weighted, bytes })
+            progress(`skip N=${N} d=${d} ${weighted ? 'jarzynski' : 'pcd'}: ${(bytes / 1e9).toFixed(2)} GB`)
+            continue
+          }
+          const budget = N >= 1e6 ? 0 : N >= 1e5 ? 0.5 : 0.4
+          steps.push(await measureStep(N, d, threads, weighted, inputs, budget))
+        }
+      }
+    }
+  }
+
+  // 4. Resident memory over 10^5 steps.
+  const mem = await measureRss(1000, 10, 100_000, all)
+
+  // ---- Output ----
+  const out: string[] = []
+  out.push('')
+  const loadEnd = loadavg()[0]
+  out.push(`jarzyn bench: ${cpu}, ${all} threads, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`)
+  out.push(
+    `1-minute load average ${loadStart.toFixed(2)} before the bench, ${loadEnd.toFixed(2)} at its end (the end includes the bench's own threads)` +
+      (loadStart > 0.5 ? ': other processes were running, the multi-threaded figures are affected' : ''),
+  )
+  out.push('')
+  out.push(`Normal generator (fillNormals, 1 thread, ~10^6 normals per fill, best of ${normals[0].runs}); target <= ${NS_PER_NORMAL_TARGET} ns per normal per core`)
+  out.push(
+    table(
+      ['dim', 'normals/s', 'ns/normal (best)', 'ns/normal (median)', 'target'],
+      normals.map((r) => [
+        `d = ${r.dim}`,
+        si(r.normalsPerSecond),
+        r.nsPerNormal.toFixed(3),
+        r.nsPerNormalMedian.toFixed(3),
+        r.pass ? 'PASS' : `MISS (${r.nsPerNormal.toFixed(2)} > ${NS_PER_NORMAL_TARGET})`,
+      ]),
+    ),
+  )
+  out.push('')
+  out.push('Copy bandwidth (measureCopyBandwidth, 256 MiB buffer, read + write bytes counted, best of 7)')
+  out.push(table(['threads', 'bytes/s'], bw.map((b) => [String(b.threads), si(b.bytesPerSecond, 'B/s')])))
+  out.push('')
+  out.push(
+    `Sampler: one move() + observe() (zero-copy observe, energies/gradients already in the sampler's views), best of timed batches` +
+      ` (median in the JSON). Model = N d t_normal(d) / T + N bytes(d) / bandwidth(T), t_normal(d) from the table above;` +
+      ` bytes per walker-step: Jarzynski 28 d + 60, PCD 16 d + 28. Target: measured/model <= ${MODEL_RATIO_TARGET}.` +
+      ` J/PCD = Jarzynski time / PCD time.`,
+  )
+  const key = (r: StepResult) => `${r.walkers}/${r.dim}/${r.threads}`
+  const pcd = new Map(steps.filter((r) => !r.weighted).map((r) => [key(r), r]))
+  const jOverP = (r: StepResult) => {
+    const p = pcd.get(key(r))
+    return r.weighted && p ? r.secondsPerIteration / p.secondsPerIteration : NaN
+  }
+  out.push(
+    'Bytes counted per walker-step (from sampler.rs): Jarzynski move reads x, g and writes x, x_prev (16 d) + A, U read,' +
+      ' forward written (20); observe reads g, x, x_prev (12 d) + U, A, forward read, A written (28) + forward <- U (12).' +
+      ' PCD move reads x, g, writes x (12 d) + A (8); observe reads g (4 d) + U, A read, A written (20).' +
+      ' Noise goes through a cache-resident scratch and is counted as normals time, not bytes.',
+  )
+  out.push(
+    table(
+      ['N', 'd', 'T', 'sampler', 'ms/iter', 'walker-steps/s', 'model ms (normals + bytes)', 'measured/model', 'target 1.5x', 'J/PCD'],
+      steps.map((r) => [
+        r.walkers.toExponential(0),
+        String(r.dim),
+        String(r.threads),
+        r.weighted ? 'Jarzynski' : 'PCD',
+        (r.secondsPerIteration * 1e3).toFixed(3),
+        si(r.walkerStepsPerSecond),
+        `${(r.model.seconds * 1e3).toFixed(3)} (${(r.model.normalsSeconds * 1e3).toFixed(3)} + ${(r.model.bytesSeconds * 1e3).toFixed(3)})`,
+        r.ratio.toFixed(2),
+        r.pass ? 'PASS' : `MISS (${r.ratio.toFixed(2)}x)`,
+        r.weighted ? jOverP(r).toFixed(2) : '',
+      ]),
+    ),
+  )
+  for (const s of skipped) {
+    out.push(`skipped N=${s.walkers} d=${s.dim} ${s.weighted ? 'Jarzynski' : 'PCD'}: ${(s.bytes / 1e9).toFixed(2)} GB > 2.5 GB`)
+  }
+  out.push('')
+  out.push(
+    `Resident memory: ${mem.steps} move()+observe() on N = ${mem.walkers}, d = ${mem.dim}, ${mem.threads} threads` +
+      ` (after ${mem.warmupSteps} warm-up steps${mem.gcBeforeReadings ? ', full GC before each reading' : ''})`,
+  )
+  out.push(
+    table(
+      ['start', 'middle', 'end', 'growth', 'target'],
+      [
+        [
+          `${(mem.start / 1e6).toFixed(1)} MB`,
+          `${(mem.middle / 1e6).toFixed(1)} MB`,
+          `${(mem.end / 1e6).toFixed(1)} MB`,
+          `${(mem.growth / 1e6).toFixed(2)} MB`,
+          mem.pass ? `PASS (< ${RSS_GROWTH_LIMIT / 1e6} MB)` : `MISS (${(mem.growth / 1e6).toFixed(2)} MB >= ${RSS_GROWTH_LIMIT / 1e6} MB)`,
+        ],
+      ],
+    ),
+  )
+  const misses = steps.filter((r) => !r.pass)
+  out.push('')
+  out.push(
+    `Summary: normals ${normals.filter((r) => r.dim !== 10).every((r) => r.pass) ? 'PASS' : 'MISS'}` +
+      ` (d=100 ${normals[0].nsPerNormal.toFixed(2)} ns, d=2 ${normals[1].nsPerNormal.toFixed(2)} ns);` +
+      ` sampler model ${steps.length - misses.length}/${steps.length} PASS` +
+      (misses.length ? ` (MISS: ${misses.map((r) => `N=${r.walkers.toExponential(0)} d=${r.dim} T=${r.threads} ${r.weighted ? 'J' : 'PCD'} ${r.ratio.toFixed(2)}x`).join(', ')})` : '') +
+      `; RSS ${mem.pass ? 'PASS' : 'MISS'} (${(mem.growth / 1e6).toFixed(2)} MB); ${(now() - t0).toFixed(0)} s`,
+  )
+  process.stdout.write(out.join('\n') + '\n')
+
+  const json = {
+    bench: 'jarzyn',
+    machine: { cpu, threads: all, memoryBytes: totalmem(), node: process.version, platform: `${process.platform}-${process.arch}` },
+    loadAverage: { start: r4(loadStart), end: r4(loadEnd) },
+    normals: {
+      targetNsPerNormal: NS_PER_NORMAL_TARGET,
+      results: normals.map((r) => ({
+        dim: r.dim,
+        normalsPerSecond: r4(r.normalsPerSecond),
+        nsPerNormal: r4(r.nsPerNormal),
+        nsPerNormalMedian: r4(r.nsPerNormalMedian),
+        pass: r.pass,
+      })),
+    },
+    copyBandwidth: bw.map((b) => ({ threads: b.threads, bytesPerSecond: r4(b.bytesPerSecond) })),
+    sampler: {
+      targetRatio: MODEL_RATIO_TARGET,
+      bytesPerWalkerStep: { jarzynski: '28*d + 60', pcd: '16*d + 28' },
+      results: steps.map((r) => ({
+        walkers: r.walkers,
+        dim: r.dim,
+        threads: r.threads,
+        sampler: r.weighted ? 'jarzynski' : 'pcd',
+        secondsPerIteration: r4(r.secondsPerIteration),
+        secondsPerIterationMedian: r4(r.secondsPerIterationMedian),
+        walkerStepsPerSecond: r4(r.walkerStepsPerSecond),
+        modelSeconds: r4(r.model.seconds),
+        modelNormalsSeconds: r4(r.model.normalsSeconds),
+        modelBytesSeconds: r4(r.model.bytesSeconds),
+        bytes: r.walkers * bytesPerWalkerStep(r.dim, r.weighted),
+        ratio: r4(r.ratio),
+        ratioMedian: r4(r.ratioMedian),
+        pass: r.pass,
+        jarzynskiOverPcd: r.weighted ? r4(jOverP(r)) : undefined,
+        iterations: r.iterations,
+      })),
+      skipped,
+    },
+    rss: {
+      walkers: mem.walkers,
+      dim: mem.dim,
+      threads: mem.threads,
+      steps: mem.steps,
+      startBytes: mem.start,
+      middleBytes: mem.middle,
+      endBytes: mem.end,
+      growthBytes: mem.growth,
+      limitBytes: RSS_GROWTH_LIMIT,
+      gcBeforeReadings: gcAvailable,
+      pass: mem.pass,
+    },
+    seconds: r4(now() - t0),
+  }
+  process.stdout.write(JSON.stringify(json) + '\n')
+}
+
+main().catch((e: unknown) => {
+  const msg = e instanceof Error ? e.message : String(e)
+  if (/Cannot find module|Failed to load native binding|native binding/i.test(msg)) {
+    process.stderr.write(`bench: the native addon is not built (${msg}). Run \`npm run build\` first.\n`)
+  } else {
+    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? msg) : msg}\n`)
+  }
+  process.exitCode = 1
+})
