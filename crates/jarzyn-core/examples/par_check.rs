@@ -1,9 +1,17 @@
-use std::time::Instant;
 use jarzyn_core::{Observation, Sampler, SamplerConfig};
+use std::time::Instant;
 fn main() {
   for threads in [1usize, 2] {
     let (n, d) = (100_000usize, 50usize);
-    let mut s = Sampler::new(SamplerConfig { walkers: n, dim: d, step_size: 0.1, seed: 1, threads, weighted: true }).unwrap();
+    let mut s = Sampler::new(SamplerConfig {
+      walkers: n,
+      dim: d,
+      step_size: 0.1,
+      seed: 1,
+      threads,
+      weighted: true,
+    })
+    .unwrap();
     let e = vec![0f32; n];
     let g = vec![0.1f32; n * d];
     s.observe(Observation::External { energy: &e, grad: &g }).unwrap();
@@ -12,6 +20,9 @@ fn main() {
       s.move_walkers().unwrap();
       s.observe(Observation::InPlace).unwrap();
     }
-    println!("threads {threads}: {:.2} ms per move+observe", t0.elapsed().as_secs_f64() * 1e3 / 20.0);
+    println!(
+      "threads {threads}: {:.2} ms per move+observe",
+      t0.elapsed().as_secs_f64() * 1e3 / 20.0
+    );
   }
 }

@@ -6,6 +6,24 @@
 /// `avx2_dispatch!(pub fn name = inner(args) -> ret)` defines `name`, which calls `inner`
 /// (an `#[inline(always)]` function) from a copy compiled with AVX2 when available.
 macro_rules! avx2_dispatch {
+  // `inner::<AVX2>`: the inner function takes a `const AVX2: bool` telling it which copy it is in,
+  // so it can call explicit AVX2 intrinsics where the compiler does not vectorise on its own.
+  ($vis:vis fn $name:ident = $inner:ident :: <AVX2> ( $($a:ident : $t:ty),* $(,)? ) $(-> $ret:ty)?) => {
+    $vis fn $name($($a: $t),*) $(-> $ret)? {
+      #[cfg(target_arch = "x86_64")]
+      {
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2($($a: $t),*) $(-> $ret)? {
+          $inner::<true>($($a),*)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+          // SAFETY: the CPU supports AVX2, checked just above.
+          return unsafe { avx2($($a),*) };
+        }
+      }
+      $inner::<false>($($a),*)
+    }
+  };
   ($vis:vis fn $name:ident = $inner:ident ( $($a:ident : $t:ty),* $(,)? ) $(-> $ret:ty)?) => {
     $vis fn $name($($a: $t),*) $(-> $ret)? {
       #[cfg(target_arch = "x86_64")]

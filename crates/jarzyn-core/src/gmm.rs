@@ -20,6 +20,8 @@ const POINT_CHUNK: usize = 1024;
 const ACC: usize = 8;
 /// Points per f32 partial sum of the mean gradient before it is added into f64.
 const FLUSH: usize = 32;
+/// Points whose responsibilities are computed together before their gradient sums.
+const BLOCK: usize = 8;
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
 /// Parameters of a K-component mixture in R^d. Mixture weight of component i is
@@ -316,37 +318,59 @@ pub fn largest_remainder(w: &[f64], n: usize) -> Vec<usize> {
 
 /// One chunk of points: U and grad_x U.
 #[inline(always)]
-fn eval_grad_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32]) {
-  let mut gamma = vec![0f64; k];
-  for ((row, e), g) in xc.chunks_exact(d).zip(ec.iter_mut()).zip(gc.chunks_exact_mut(d)) {
-    *e = kp.point(row, &mut gamma, d) as f32;
-    g.fill(0.0);
-    for i in 0..k {
-      let c = gamma[i] as f32 * kp.inv_var[i];
-      let a = &kp.means[i * d..(i + 1) * d];
-      for ((gv, &xv), &av) in g.iter_mut().zip(row).zip(a) {
-        *gv += c * (xv - av);
+fn eval_grad_chunk_inner<const AVX2: bool>(
+  kp: &KernelParams,
+  k: usize,
+  d: usize,
+  xc: &[f32],
+  ec: &mut [f32],
+  gc: &mut [f32],
+) {
+  // Two phases per block of points: first every point's responsibilities (independent scalar
+  // chains that the CPU overlaps), then the vectorised gradient sums. Same operations per point,
+  // so the same bits as one point at a time.
+  let mut gamma = vec![0f64; BLOCK * k];
+  for ((xb, eb), gb) in xc
+    .chunks(BLOCK * d)
+    .zip(ec.chunks_mut(BLOCK))
+    .zip(gc.chunks_mut(BLOCK * d))
+  {
+    for ((row, e), gm) in xb.chunks_exact(d).zip(eb.iter_mut()).zip(gamma.chunks_exact_mut(k)) {
+      *e = kp.point::<AVX2>(row, gm, d) as f32;
+    }
+    for ((row, g), gm) in xb
+      .chunks_exact(d)
+      .zip(gb.chunks_exact_mut(d))
+      .zip(gamma.chunks_exact(k))
+    {
+      g.fill(0.0);
+      for i in 0..k {
+        let c = gm[i] as f32 * kp.inv_var[i];
+        let a = &kp.means[i * d..(i + 1) * d];
+        for ((gv, &xv), &av) in g.iter_mut().zip(row).zip(a) {
+          *gv += c * (xv - av);
+        }
       }
     }
   }
 }
 
-avx2_dispatch!(fn eval_grad_chunk = eval_grad_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32]));
+avx2_dispatch!(fn eval_grad_chunk = eval_grad_chunk_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32]));
 
 /// One chunk of points: U only.
 #[inline(always)]
-fn eval_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32]) {
+fn eval_chunk_inner<const AVX2: bool>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32]) {
   let mut gamma = vec![0f64; k];
   for (row, e) in xc.chunks_exact(d).zip(ec.iter_mut()) {
-    *e = kp.point(row, &mut gamma, d) as f32;
+    *e = kp.point::<AVX2>(row, &mut gamma, d) as f32;
   }
 }
 
-avx2_dispatch!(fn eval_chunk = eval_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32]));
+avx2_dispatch!(fn eval_chunk = eval_chunk_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32]));
 
 /// One chunk of points: sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j).
 #[inline(always)]
-fn grad_chunk_inner(
+fn grad_chunk_inner<const AVX2: bool>(
   kp: &KernelParams,
   k: usize,
   d: usize,
@@ -360,37 +384,54 @@ fn grad_chunk_inner(
   // estimator, and a fixed order.
   let mut acc32 = vec![0f32; k * d];
   let mut mean_u = 0f64;
-  let mut gamma = vec![0f64; k];
-  let mut sq = vec![0f64; k];
-  for (j, row) in xc.chunks_exact(d).enumerate() {
-    let w = weights.map_or(uniform, |w| w[j]);
-    if w != 0.0 {
-      let u = kp.point_with_sq(row, &mut gamma, &mut sq, d);
-      mean_u += w * u;
-      for i in 0..k {
-        // dU/da_i = -gamma_i (x - a_i) / s_i^2
-        let c = (-w * gamma[i] * 2.0 * kp.half_inv_var[i]) as f32;
-        let a = &kp.means[i * d..(i + 1) * d];
-        let dst = &mut acc32[i * d..(i + 1) * d];
-        for ((o, &xv), &av) in dst.iter_mut().zip(row).zip(a) {
-          *o += c * (xv - av);
-        }
-        // dU/dz_i = gamma_i ; dU/dlog s_i = -gamma_i |x - a_i|^2 / s_i^2
-        acc[k * d + i] += w * gamma[i];
-        acc[k * d + k + i] -= w * gamma[i] * sq[i] * 2.0 * kp.half_inv_var[i];
+  let mut gamma = vec![0f64; BLOCK * k];
+  let mut sq = vec![0f64; BLOCK * k];
+  let mut u = [0f64; BLOCK];
+  let npts = xc.len() / d;
+  for b0 in (0..npts).step_by(BLOCK) {
+    let nb = BLOCK.min(npts - b0);
+    // Phase 1: responsibilities of the block's points (independent chains).
+    for p in 0..nb {
+      let j = b0 + p;
+      let w = weights.map_or(uniform, |w| w[j]);
+      if w != 0.0 {
+        let row = &xc[j * d..(j + 1) * d];
+        u[p] = kp.point_with_sq::<AVX2>(row, &mut gamma[p * k..(p + 1) * k], &mut sq[p * k..(p + 1) * k], d);
       }
     }
-    if (j + 1) % FLUSH == 0 || (j + 1) * d == xc.len() {
-      for (o, v) in acc[..k * d].iter_mut().zip(acc32.iter_mut()) {
-        *o += *v as f64;
-        *v = 0.0;
+    // Phase 2: the sums, in point order.
+    for p in 0..nb {
+      let j = b0 + p;
+      let w = weights.map_or(uniform, |w| w[j]);
+      if w != 0.0 {
+        let row = &xc[j * d..(j + 1) * d];
+        let (gm, sqp) = (&gamma[p * k..(p + 1) * k], &sq[p * k..(p + 1) * k]);
+        mean_u += w * u[p];
+        for i in 0..k {
+          // dU/da_i = -gamma_i (x - a_i) / s_i^2
+          let c = (-w * gm[i] * 2.0 * kp.half_inv_var[i]) as f32;
+          let a = &kp.means[i * d..(i + 1) * d];
+          let dst = &mut acc32[i * d..(i + 1) * d];
+          for ((o, &xv), &av) in dst.iter_mut().zip(row).zip(a) {
+            *o += c * (xv - av);
+          }
+          // dU/dz_i = gamma_i ; dU/dlog s_i = -gamma_i |x - a_i|^2 / s_i^2
+          acc[k * d + i] += w * gm[i];
+          acc[k * d + k + i] -= w * gm[i] * sqp[i] * 2.0 * kp.half_inv_var[i];
+        }
+      }
+      if (j + 1) % FLUSH == 0 || j + 1 == npts {
+        for (o, v) in acc[..k * d].iter_mut().zip(acc32.iter_mut()) {
+          *o += *v as f64;
+          *v = 0.0;
+        }
       }
     }
   }
   (acc, mean_u)
 }
 
-avx2_dispatch!(fn grad_chunk = grad_chunk_inner(kp: &KernelParams, k: usize, d: usize, xc: &[f32], weights: Option<&[f64]>, uniform: f64) -> (Vec<f64>, f64));
+avx2_dispatch!(fn grad_chunk = grad_chunk_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], weights: Option<&[f64]>, uniform: f64) -> (Vec<f64>, f64));
 
 struct KernelParams {
   means: Vec<f32>,
@@ -402,11 +443,11 @@ struct KernelParams {
 impl KernelParams {
   /// U(x) and the responsibilities gamma_i.
   #[inline(always)]
-  fn point(&self, row: &[f32], gamma: &mut [f64], d: usize) -> f64 {
+  fn point<const AVX2: bool>(&self, row: &[f32], gamma: &mut [f64], d: usize) -> f64 {
     let k = gamma.len();
     let mut m = f64::NEG_INFINITY;
     for i in 0..k {
-      let sq = sq_dist(row, &self.means[i * d..(i + 1) * d]) as f64;
+      let sq = sq_dist::<AVX2>(row, &self.means[i * d..(i + 1) * d]) as f64;
       let r = -sq * self.half_inv_var[i] - self.z[i];
       gamma[i] = r;
       m = m.max(r);
@@ -416,11 +457,11 @@ impl KernelParams {
 
   /// As `point`, also returning the squared distances.
   #[inline(always)]
-  fn point_with_sq(&self, row: &[f32], gamma: &mut [f64], sq: &mut [f64], d: usize) -> f64 {
+  fn point_with_sq<const AVX2: bool>(&self, row: &[f32], gamma: &mut [f64], sq: &mut [f64], d: usize) -> f64 {
     let k = gamma.len();
     let mut m = f64::NEG_INFINITY;
     for i in 0..k {
-      sq[i] = sq_dist(row, &self.means[i * d..(i + 1) * d]) as f64;
+      sq[i] = sq_dist::<AVX2>(row, &self.means[i * d..(i + 1) * d]) as f64;
       let r = -sq[i] * self.half_inv_var[i] - self.z[i];
       gamma[i] = r;
       m = m.max(r);
@@ -438,32 +479,67 @@ fn softmax_in_place(gamma: &mut [f64], m: f64) -> f64 {
   }
   let mut s = 0.0;
   for g in gamma.iter_mut() {
-    *g = math::exp(*g - m);
+    // The largest term is exactly exp(0) = 1: no need to compute it.
+    *g = if *g == m { 1.0 } else { math::exp_f32(*g - m) };
     s += *g;
   }
+  let inv = 1.0 / s;
   for g in gamma.iter_mut() {
-    *g /= s;
+    *g *= inv;
   }
-  -(m + math::ln(s))
+  -(m + math::ln_f32(s))
 }
 
-/// |x - a|^2 in f32 over ACC fixed lanes (a fixed summation order that vectorises).
+/// |x - a|^2 in f32 over ACC fixed lanes, combined in a fixed tree: the same bits with or without
+/// AVX2 (`AVX2` says the caller is the AVX2 copy of a kernel).
 #[inline(always)]
-fn sq_dist(x: &[f32], a: &[f32]) -> f32 {
+fn sq_dist<const AVX2: bool>(x: &[f32], a: &[f32]) -> f32 {
+  let n = x.len();
+  let a = &a[..n];
+  let full = n - n % ACC;
+  #[cfg(target_arch = "x86_64")]
+  // SAFETY: AVX2 is true only in the AVX2 copy made by `avx2_dispatch!`, after detection.
+  let mut acc = if AVX2 {
+    unsafe { sq_dist_avx2(&x[..full], &a[..full]) }
+  } else {
+    sq_dist_lanes(&x[..full], &a[..full])
+  };
+  #[cfg(not(target_arch = "x86_64"))]
+  let mut acc = sq_dist_lanes(&x[..full], &a[..full]);
+  for l in 0..n - full {
+    let t = x[full + l] - a[full + l];
+    acc[l] += t * t;
+  }
+  ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+#[inline(always)]
+fn sq_dist_lanes(x: &[f32], a: &[f32]) -> [f32; ACC] {
   let mut acc = [0f32; ACC];
-  let mut xc = x.chunks_exact(ACC);
-  let mut ac = a.chunks_exact(ACC);
-  for (xs, as_) in (&mut xc).zip(&mut ac) {
+  for (xs, as_) in x.chunks_exact(ACC).zip(a.chunks_exact(ACC)) {
     for l in 0..ACC {
       let t = xs[l] - as_[l];
       acc[l] += t * t;
     }
   }
-  for (l, (&xv, &av)) in xc.remainder().iter().zip(ac.remainder()).enumerate() {
-    let t = xv - av;
-    acc[l] += t * t;
+  acc
+}
+
+/// SAFETY: the CPU must support AVX2; `x` and `a` have equal lengths, multiples of ACC.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn sq_dist_avx2(x: &[f32], a: &[f32]) -> [f32; ACC] {
+  use std::arch::x86_64::*;
+  let mut acc = _mm256_setzero_ps();
+  let mut i = 0;
+  while i < x.len() {
+    let t = _mm256_sub_ps(_mm256_loadu_ps(x.as_ptr().add(i)), _mm256_loadu_ps(a.as_ptr().add(i)));
+    acc = _mm256_add_ps(acc, _mm256_mul_ps(t, t));
+    i += ACC;
   }
-  ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+  let mut out = [0f32; ACC];
+  _mm256_storeu_ps(out.as_mut_ptr(), acc);
+  out
 }
 
 #[cfg(test)]

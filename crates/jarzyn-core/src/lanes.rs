@@ -17,19 +17,199 @@ fn arr(s: &[f32]) -> [f32; LANES] {
   s.try_into().expect("chunk of LANES")
 }
 
-/// sum_i g_i^2, in f64.
-#[inline(always)]
-pub fn sum_sq(g: &[f32]) -> f64 {
-  let mut acc = [0f64; LANES];
-  let mut it = g.chunks_exact(LANES);
-  for c in &mut it {
-    let ga = arr(c);
-    for l in 0..LANES {
-      let v = ga[l] as f64;
-      acc[l] += v * v;
+/// Portable lane sums over the full chunks of 8. Each function below returns the lanes before the
+/// remainder and the final `combine`, which are shared by the portable and the AVX2 code: both
+/// compute lane l as the same f64 operations on elements l, l + 8, l + 16, ... in the same order.
+mod portable {
+  use super::{arr, LANES};
+
+  #[inline(always)]
+  pub fn sum_sq(g: &[f32]) -> [f64; LANES] {
+    let mut acc = [0f64; LANES];
+    for c in g.chunks_exact(LANES) {
+      let ga = arr(c);
+      for l in 0..LANES {
+        let v = ga[l] as f64;
+        acc[l] += v * v;
+      }
     }
+    acc
   }
-  for (l, &v) in it.remainder().iter().enumerate() {
+
+  #[inline(always)]
+  pub fn diff_dot_and_sum_sq(x: &[f32], xp: &[f32], g: &[f32]) -> ([f64; LANES], [f64; LANES]) {
+    let mut dot = [0f64; LANES];
+    let mut sq = [0f64; LANES];
+    for ((xc, pc), gc) in x
+      .chunks_exact(LANES)
+      .zip(xp.chunks_exact(LANES))
+      .zip(g.chunks_exact(LANES))
+    {
+      let (xa, pa, ga) = (arr(xc), arr(pc), arr(gc));
+      for l in 0..LANES {
+        let gv = ga[l] as f64;
+        dot[l] += (xa[l] as f64 - pa[l] as f64) * gv;
+        sq[l] += gv * gv;
+      }
+    }
+    (dot, sq)
+  }
+
+  #[inline(always)]
+  pub fn ula_row(
+    x: &mut [f32],
+    xp: &mut [f32],
+    g: &[f32],
+    z: &[f32],
+    hf: f32,
+    sf: f32,
+  ) -> ([f64; LANES], [f64; LANES]) {
+    let mut dot = [0f64; LANES];
+    let mut sq = [0f64; LANES];
+    for (((xc, pc), gc), zc) in x
+      .chunks_exact_mut(LANES)
+      .zip(xp.chunks_exact_mut(LANES))
+      .zip(g.chunks_exact(LANES))
+      .zip(z.chunks_exact(LANES))
+    {
+      let (old, ga, za) = (arr(xc), arr(gc), arr(zc));
+      let mut new = [0f32; LANES];
+      for l in 0..LANES {
+        new[l] = old[l] - hf * ga[l] + sf * za[l];
+      }
+      pc.copy_from_slice(&old);
+      xc.copy_from_slice(&new);
+      for l in 0..LANES {
+        let gd = ga[l] as f64;
+        dot[l] += (new[l] as f64 - old[l] as f64) * gd;
+        sq[l] += gd * gd;
+      }
+    }
+    (dot, sq)
+  }
+}
+
+/// The same lane sums with AVX2 intrinsics: lanes 0-3 in one register, 4-7 in another. Plain
+/// add/sub/mul only (no FMA), in the portable code's order, so the bits are the same.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+  use std::arch::x86_64::*;
+
+  use super::LANES;
+
+  #[inline(always)]
+  unsafe fn widen(v: __m256) -> (__m256d, __m256d) {
+    (
+      _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+      _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)),
+    )
+  }
+
+  #[inline(always)]
+  unsafe fn lanes(lo: __m256d, hi: __m256d) -> [f64; LANES] {
+    let mut out = [0f64; LANES];
+    _mm256_storeu_pd(out.as_mut_ptr(), lo);
+    _mm256_storeu_pd(out.as_mut_ptr().add(4), hi);
+    out
+  }
+
+  /// SAFETY: the CPU must support AVX2.
+  #[inline(always)]
+  pub unsafe fn sum_sq(g: &[f32]) -> [f64; LANES] {
+    let (mut lo, mut hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let full = g.len() - g.len() % LANES;
+    let mut i = 0;
+    while i < full {
+      let (glo, ghi) = widen(_mm256_loadu_ps(g.as_ptr().add(i)));
+      lo = _mm256_add_pd(lo, _mm256_mul_pd(glo, glo));
+      hi = _mm256_add_pd(hi, _mm256_mul_pd(ghi, ghi));
+      i += LANES;
+    }
+    lanes(lo, hi)
+  }
+
+  /// SAFETY: the CPU must support AVX2; x, xp and g have the same length.
+  #[inline(always)]
+  pub unsafe fn diff_dot_and_sum_sq(x: &[f32], xp: &[f32], g: &[f32]) -> ([f64; LANES], [f64; LANES]) {
+    let n = g.len();
+    assert!(x.len() >= n && xp.len() >= n);
+    let (mut dlo, mut dhi, mut slo, mut shi) = (
+      _mm256_setzero_pd(),
+      _mm256_setzero_pd(),
+      _mm256_setzero_pd(),
+      _mm256_setzero_pd(),
+    );
+    let full = n - n % LANES;
+    let mut i = 0;
+    while i < full {
+      let (xlo, xhi) = widen(_mm256_loadu_ps(x.as_ptr().add(i)));
+      let (plo, phi) = widen(_mm256_loadu_ps(xp.as_ptr().add(i)));
+      let (glo, ghi) = widen(_mm256_loadu_ps(g.as_ptr().add(i)));
+      dlo = _mm256_add_pd(dlo, _mm256_mul_pd(_mm256_sub_pd(xlo, plo), glo));
+      dhi = _mm256_add_pd(dhi, _mm256_mul_pd(_mm256_sub_pd(xhi, phi), ghi));
+      slo = _mm256_add_pd(slo, _mm256_mul_pd(glo, glo));
+      shi = _mm256_add_pd(shi, _mm256_mul_pd(ghi, ghi));
+      i += LANES;
+    }
+    (lanes(dlo, dhi), lanes(slo, shi))
+  }
+
+  /// SAFETY: the CPU must support AVX2; all slices have the length of x.
+  #[inline(always)]
+  pub unsafe fn ula_row(
+    x: &mut [f32],
+    xp: &mut [f32],
+    g: &[f32],
+    z: &[f32],
+    hf: f32,
+    sf: f32,
+  ) -> ([f64; LANES], [f64; LANES]) {
+    let n = x.len();
+    assert!(xp.len() >= n && g.len() >= n && z.len() >= n);
+    let (hv, sv) = (_mm256_set1_ps(hf), _mm256_set1_ps(sf));
+    let (mut dlo, mut dhi, mut slo, mut shi) = (
+      _mm256_setzero_pd(),
+      _mm256_setzero_pd(),
+      _mm256_setzero_pd(),
+      _mm256_setzero_pd(),
+    );
+    let full = n - n % LANES;
+    let mut i = 0;
+    while i < full {
+      let old = _mm256_loadu_ps(x.as_ptr().add(i));
+      let gv = _mm256_loadu_ps(g.as_ptr().add(i));
+      let zv = _mm256_loadu_ps(z.as_ptr().add(i));
+      // (old - hf g) + sf z, as the portable code.
+      let new = _mm256_add_ps(_mm256_sub_ps(old, _mm256_mul_ps(hv, gv)), _mm256_mul_ps(sv, zv));
+      _mm256_storeu_ps(xp.as_mut_ptr().add(i), old);
+      _mm256_storeu_ps(x.as_mut_ptr().add(i), new);
+      let (olo, ohi) = widen(old);
+      let (nlo, nhi) = widen(new);
+      let (glo, ghi) = widen(gv);
+      dlo = _mm256_add_pd(dlo, _mm256_mul_pd(_mm256_sub_pd(nlo, olo), glo));
+      dhi = _mm256_add_pd(dhi, _mm256_mul_pd(_mm256_sub_pd(nhi, ohi), ghi));
+      slo = _mm256_add_pd(slo, _mm256_mul_pd(glo, glo));
+      shi = _mm256_add_pd(shi, _mm256_mul_pd(ghi, ghi));
+      i += LANES;
+    }
+    (lanes(dlo, dhi), lanes(slo, shi))
+  }
+}
+
+/// sum_i g_i^2, in f64. `AVX2` says the caller runs in code compiled for AVX2.
+#[inline(always)]
+pub fn sum_sq<const AVX2: bool>(g: &[f32]) -> f64 {
+  #[cfg(target_arch = "x86_64")]
+  // SAFETY: AVX2 is only true inside the AVX2 copy made by `avx2_dispatch!`, after detection.
+  let mut acc = if AVX2 {
+    unsafe { avx2::sum_sq(g) }
+  } else {
+    portable::sum_sq(g)
+  };
+  #[cfg(not(target_arch = "x86_64"))]
+  let mut acc = portable::sum_sq(g);
+  let full = g.len() - g.len() % LANES;
+  for (l, &v) in g[full..].iter().enumerate() {
     let v = v as f64;
     acc[l] += v * v;
   }
@@ -38,20 +218,19 @@ pub fn sum_sq(g: &[f32]) -> f64 {
 
 /// (sum_i (x_i - xp_i) g_i, sum_i g_i^2), in f64.
 #[inline(always)]
-pub fn diff_dot_and_sum_sq(x: &[f32], xp: &[f32], g: &[f32]) -> (f64, f64) {
-  let mut dot = [0f64; LANES];
-  let mut sq = [0f64; LANES];
+pub fn diff_dot_and_sum_sq<const AVX2: bool>(x: &[f32], xp: &[f32], g: &[f32]) -> (f64, f64) {
   let n = g.len();
   let (x, xp) = (&x[..n], &xp[..n]);
+  #[cfg(target_arch = "x86_64")]
+  // SAFETY: as in `sum_sq`.
+  let (mut dot, mut sq) = if AVX2 {
+    unsafe { avx2::diff_dot_and_sum_sq(x, xp, g) }
+  } else {
+    portable::diff_dot_and_sum_sq(x, xp, g)
+  };
+  #[cfg(not(target_arch = "x86_64"))]
+  let (mut dot, mut sq) = portable::diff_dot_and_sum_sq(x, xp, g);
   let full = n - n % LANES;
-  for ((xc, pc), gc) in x[..full].chunks_exact(LANES).zip(xp[..full].chunks_exact(LANES)).zip(g[..full].chunks_exact(LANES)) {
-    let (xa, pa, ga) = (arr(xc), arr(pc), arr(gc));
-    for l in 0..LANES {
-      let gv = ga[l] as f64;
-      dot[l] += (xa[l] as f64 - pa[l] as f64) * gv;
-      sq[l] += gv * gv;
-    }
-  }
   for l in 0..n - full {
     let gv = g[full + l] as f64;
     dot[l] += (x[full + l] as f64 - xp[full + l] as f64) * gv;
@@ -63,31 +242,19 @@ pub fn diff_dot_and_sum_sq(x: &[f32], xp: &[f32], g: &[f32]) -> (f64, f64) {
 /// The ULA move of one walker: x <- x - hf g + sf z, storing the old x in xp, and returning
 /// (sum_i (x_new - x_old)_i g_i, sum_i g_i^2) in f64.
 #[inline(always)]
-pub fn ula_row(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[f32], hf: f32, sf: f32) -> (f64, f64) {
+pub fn ula_row<const AVX2: bool>(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[f32], hf: f32, sf: f32) -> (f64, f64) {
   let n = x.len();
   let (xp, g, z) = (&mut xp[..n], &g[..n], &z[..n]);
-  let mut dot = [0f64; LANES];
-  let mut sq = [0f64; LANES];
+  #[cfg(target_arch = "x86_64")]
+  // SAFETY: as in `sum_sq`.
+  let (mut dot, mut sq) = if AVX2 {
+    unsafe { avx2::ula_row(x, xp, g, z, hf, sf) }
+  } else {
+    portable::ula_row(x, xp, g, z, hf, sf)
+  };
+  #[cfg(not(target_arch = "x86_64"))]
+  let (mut dot, mut sq) = portable::ula_row(x, xp, g, z, hf, sf);
   let full = n - n % LANES;
-  for (((xc, pc), gc), zc) in x[..full]
-    .chunks_exact_mut(LANES)
-    .zip(xp[..full].chunks_exact_mut(LANES))
-    .zip(g[..full].chunks_exact(LANES))
-    .zip(z[..full].chunks_exact(LANES))
-  {
-    let (old, ga, za) = (arr(xc), arr(gc), arr(zc));
-    let mut new = [0f32; LANES];
-    for l in 0..LANES {
-      new[l] = old[l] - hf * ga[l] + sf * za[l];
-    }
-    pc.copy_from_slice(&old);
-    xc.copy_from_slice(&new);
-    for l in 0..LANES {
-      let gd = ga[l] as f64;
-      dot[l] += (new[l] as f64 - old[l] as f64) * gd;
-      sq[l] += gd * gd;
-    }
-  }
   for l in 0..n - full {
     let j = full + l;
     let old = x[j];
@@ -114,19 +281,60 @@ mod tests {
       let g: Vec<f32> = (0..n).map(|i| i as f32 * 0.01 - 0.2).collect();
       let naive_sq: f64 = g.iter().map(|&v| (v as f64).powi(2)).sum();
       let naive_dot: f64 = (0..n).map(|i| (x[i] as f64 - xp[i] as f64) * g[i] as f64).sum();
-      assert!((sum_sq(&g) - naive_sq).abs() < 1e-12);
-      let (d, s) = diff_dot_and_sum_sq(&x, &xp, &g);
+      assert!((sum_sq::<false>(&g) - naive_sq).abs() < 1e-12);
+      let (d, s) = diff_dot_and_sum_sq::<false>(&x, &xp, &g);
       assert!((d - naive_dot).abs() < 1e-12 && (s - naive_sq).abs() < 1e-12);
       let mut xm = x.clone();
       let mut xpm = vec![0f32; n];
       let z: Vec<f32> = (0..n).map(|i| (i as f32 * 0.73).sin()).collect();
-      let (d2, s2) = ula_row(&mut xm, &mut xpm, &g, &z, 0.1, 0.5);
+      let (d2, s2) = ula_row::<false>(&mut xm, &mut xpm, &g, &z, 0.1, 0.5);
       assert_eq!(xpm, x);
       for i in 0..n {
         assert_eq!(xm[i], x[i] - 0.1 * g[i] + 0.5 * z[i]);
       }
       let nd: f64 = (0..n).map(|i| (xm[i] as f64 - x[i] as f64) * g[i] as f64).sum();
       assert!((d2 - nd).abs() < 1e-12 && (s2 - naive_sq).abs() < 1e-12);
+    }
+  }
+
+  /// The AVX2 kernels give the portable kernels' bits exactly.
+  #[cfg(target_arch = "x86_64")]
+  #[test]
+  fn avx2_is_bit_identical() {
+    if !std::arch::is_x86_feature_detected!("avx2") {
+      return;
+    }
+    #[target_feature(enable = "avx2")]
+    unsafe fn all(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[f32]) -> (f64, (f64, f64), (f64, f64)) {
+      (
+        sum_sq::<true>(g),
+        diff_dot_and_sum_sq::<true>(x, xp, g),
+        ula_row::<true>(x, xp, g, z, 0.013, 0.77),
+      )
+    }
+    for n in [0usize, 3, 8, 13, 64, 100, 257] {
+      let x: Vec<f32> = (0..n).map(|i| (i as f32 * 1.37).sin() * 3.0).collect();
+      let xp: Vec<f32> = (0..n).map(|i| (i as f32 * 0.71).cos()).collect();
+      let g: Vec<f32> = (0..n).map(|i| (i as f32 * 0.29).sin() * 7.0 - 0.3).collect();
+      let z: Vec<f32> = (0..n).map(|i| (i as f32 * 2.3).cos() * 1.9).collect();
+      let (mut xa, mut pa, mut xb, mut pb) = (x.clone(), xp.clone(), x.clone(), xp.clone());
+      let fast = unsafe { all(&mut xa, &mut pa, &g, &z) };
+      let slow = (
+        sum_sq::<false>(&g),
+        diff_dot_and_sum_sq::<false>(&xb, &pb, &g),
+        ula_row::<false>(&mut xb, &mut pb, &g, &z, 0.013, 0.77),
+      );
+      assert_eq!(fast.0.to_bits(), slow.0.to_bits());
+      assert_eq!(
+        (fast.1 .0.to_bits(), fast.1 .1.to_bits()),
+        (slow.1 .0.to_bits(), slow.1 .1.to_bits())
+      );
+      assert_eq!(
+        (fast.2 .0.to_bits(), fast.2 .1.to_bits()),
+        (slow.2 .0.to_bits(), slow.2 .1.to_bits())
+      );
+      assert_eq!(xa, xb);
+      assert_eq!(pa, pb);
     }
   }
 }

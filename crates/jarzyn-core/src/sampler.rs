@@ -669,7 +669,7 @@ struct MoveRows {
 /// alpha_k(X_k, X_{k+1}). Dead walkers (A = -inf) stay put.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn move_rows_inner(
+fn move_rows_inner<const AVX2: bool>(
   r: &MoveRows,
   noise: &[f32],
   xs: &mut [f32],
@@ -697,12 +697,12 @@ fn move_rows_inner(
       fs[w] = 0.0;
       continue;
     }
-    let (dot, g2) = ula_row(&mut xs[row.clone()], &mut xps[row.clone()], &gs[row], z, r.hf, r.sf);
+    let (dot, g2) = ula_row::<AVX2>(&mut xs[row.clone()], &mut xps[row.clone()], &gs[row], z, r.hf, r.sf);
     fs[w] = e[w] as f64 + 0.5 * dot + r.quarter_h * g2;
   }
 }
 
-avx2_dispatch!(fn move_rows = move_rows_inner(r: &MoveRows, noise: &[f32], xs: &mut [f32], xps: &mut [f32], gs: &[f32], a: &[f64], e: &[f32], fs: &mut [f64]));
+avx2_dispatch!(fn move_rows = move_rows_inner::<AVX2>(r: &MoveRows, noise: &[f32], xs: &mut [f32], xps: &mut [f32], gs: &[f32], a: &[f64], e: &[f32], fs: &mut [f64]));
 
 /// Constants of one observation.
 struct ObserveRows {
@@ -715,7 +715,7 @@ struct ObserveRows {
 /// Weight update of one chunk of walkers. `xs`/`xps` are empty unless a weighted move is pending,
 /// `fw` unless weighted. Returns (newly invalid, invalid).
 #[inline(always)]
-fn observe_rows_inner(
+fn observe_rows_inner<const AVX2: bool>(
   r: &ObserveRows,
   xs: &[f32],
   xps: &[f32],
@@ -735,9 +735,9 @@ fn observe_rows_inner(
       continue;
     }
     let (dot, g2) = if !xs.is_empty() {
-      diff_dot_and_sum_sq(&xs[row.clone()], &xps[row.clone()], &g_s[row])
+      diff_dot_and_sum_sq::<AVX2>(&xs[row.clone()], &xps[row.clone()], &g_s[row])
     } else {
-      (0.0, sum_sq(&g_s[row]))
+      (0.0, sum_sq::<AVX2>(&g_s[row]))
     };
     let mut next = a_s[w];
     if r.weighted {
@@ -759,4 +759,4 @@ fn observe_rows_inner(
   (newly, invalid)
 }
 
-avx2_dispatch!(fn observe_rows = observe_rows_inner(r: &ObserveRows, xs: &[f32], xps: &[f32], fw: &[f64], a_s: &mut [f64], e_s: &[f32], g_s: &[f32]) -> (usize, usize));
+avx2_dispatch!(fn observe_rows = observe_rows_inner::<AVX2>(r: &ObserveRows, xs: &[f32], xps: &[f32], fw: &[f64], a_s: &mut [f64], e_s: &[f32], g_s: &[f32]) -> (usize, usize));
