@@ -6,7 +6,7 @@
 //
 // Prints one PASS/FAIL line per check and exits non-zero when any fails.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -57,6 +57,17 @@ if (unlisted.length > 0 || !existsSync(join(ROOT, 'dist', 'index.js'))) {
   failed++
   console.log(`FAIL setup: ${unlisted.length ? `examples without a run in scripts/examples-check.mjs: ${unlisted.join(', ')}` : 'dist/ is missing: run npm run build first'}`)
 } else {
+  // The README's training script is examples/readme-training.ts (after its two header comment lines).
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  const block = /## Training in 20 lines[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+  const source = readFileSync(join(ROOT, 'examples', 'readme-training.ts'), 'utf8').split('\n').slice(2).join('\n')
+  if (block !== undefined && block.trim() === source.trim()) {
+    passed++
+    console.log('PASS README "Training in 20 lines" is examples/readme-training.ts')
+  } else {
+    failed++
+    console.log(`FAIL README "Training in 20 lines" ${block === undefined ? 'not found' : 'differs from examples/readme-training.ts'}`)
+  }
   check('tsc -p examples/tsconfig.json', [require.resolve('typescript/bin/tsc'), '-p', join('examples', 'tsconfig.json')])
   for (const f of files) {
     const args = RUNS[f]
