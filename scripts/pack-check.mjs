@@ -19,7 +19,7 @@
 // slow and not reachable everywhere; the platform package is installed explicitly either way).
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, resolve } from 'node:path'
@@ -229,10 +229,17 @@ check('npm pack: main and platform tarballs', () => {
 // 3. a fresh project, no Rust toolchain
 
 const RUST_TOOLS = ['cargo', 'rustc', 'rustup'].flatMap((t) => (isWin ? [`${t}.exe`, `${t}.cmd`] : [t]))
-const noRustPath = (process.env.PATH ?? process.env.Path ?? '')
-  .split(delimiter)
-  .filter((d) => d && !RUST_TOOLS.some((t) => existsSync(join(d, t))))
-  .join(delimiter)
+const hasRust = (d) => RUST_TOOLS.some((t) => existsSync(join(d, t)))
+const pathDirs = (process.env.PATH ?? process.env.Path ?? '').split(delimiter).filter((d) => d && !hasRust(d))
+// Lifecycle scripts run `node` from the PATH: if node shares its folder with cargo, link it alone.
+if (!pathDirs.some((d) => existsSync(join(d, isWin ? 'node.exe' : 'node')))) {
+  const nodeBin = join(work, 'node-bin')
+  mkdirSync(nodeBin)
+  if (isWin) cpSync(process.execPath, join(nodeBin, 'node.exe'))
+  else symlinkSync(process.execPath, join(nodeBin, 'node'))
+  pathDirs.unshift(nodeBin)
+}
+const noRustPath = pathDirs.join(delimiter)
 const appEnv = childEnv({ PATH: noRustPath, ...(isWin ? { Path: noRustPath } : {}), CARGO: '', RUSTC: '', NAPI_RS_NATIVE_LIBRARY_PATH: '' })
 delete appEnv.NAPI_RS_NATIVE_LIBRARY_PATH
 
