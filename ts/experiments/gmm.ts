@@ -179,7 +179,17 @@ export function initialModel(c: GmmConfig): GaussianMixtureEnergy {
   return new GaussianMixtureEnergy({ dim: d, threads: c.threads, means, fixed: { logWeights: [0] } })
 }
 
-/** Run the configured methods; each gets the same data and initial model. */
+/**
+ * Run the configured methods; each gets the same data and initial model.
+ *
+ * @example
+ * ```ts
+ * // A smaller version of the paper's run: d = 10, 2000 points and walkers, 500 iterations.
+ * const results = await runGmmExperiment({ ...PAPER_GMM_CONFIG, methods: ['jarzynski', 'pcd'],
+ *   dim: 10, dataPoints: 2000, walkers: 2000, iterations: 500 })
+ * for (const r of results) console.log(r.method, r.weights, r.klExact, r.klEstimate)
+ * ```
+ */
 export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): Promise<GmmResult[]> {
   validateGmmConfig(c)
   const truth = dataMixture(c)
