@@ -30,7 +30,10 @@ export type JarzynErrorCode =
   | 'ERR_JARZYN_NO_NATIVE'
 
 /** An error raised by jarzyn: a `TypeError`, `RangeError` or `Error` with a `code`. */
-export type JarzynError = Error & { code: JarzynErrorCode }
+export type JarzynError = Error & {
+  /** Stable, machine-readable code, e.g. `'ERR_JARZYN_BAD_LENGTH'`; match on it rather than on the message. */
+  code: JarzynErrorCode
+}
 
 type ErrorClass = typeof Error | typeof TypeError | typeof RangeError
 

@@ -47,6 +47,7 @@ const GROUPS = ['means', 'logWeights', 'logScales'] as const
  */
 export class GaussianMixtureEnergy implements Energy {
   readonly dim: number
+  /** Number of mixture components K. */
   readonly components: number
   readonly backend = 'native-gmm'
   #native: InstanceType<typeof native.NativeGmm>
@@ -155,7 +156,12 @@ export class GaussianMixtureEnergy implements Energy {
   }
 
   /** U and grad_x U at the points `x`. */
-  evaluate(x: Float32Array): { energy: Float32Array; grad: Float32Array } {
+  evaluate(x: Float32Array): {
+    /** U(x_j), one per point. */
+    energy: Float32Array
+    /** grad_x U(x_j), n x d row-major. */
+    grad: Float32Array
+  } {
     const energy = new Float32Array(x.length / this.dim)
     const grad = new Float32Array(x.length)
     callNative(() => this.#native.evaluate(x, energy, grad))
@@ -173,7 +179,12 @@ export class GaussianMixtureEnergy implements Energy {
    * Exact samples (n x d). With `stratified`, component counts are n w_i rounded (largest
    * remainder), as the paper's "half from each component"; otherwise iid.
    */
-  sample(n: number, seed: number | bigint, options: { stratified?: boolean; step?: number } = {}): { x: Float32Array; component: Uint32Array } {
+  sample(n: number, seed: number | bigint, options: { stratified?: boolean; step?: number } = {}): {
+    /** The samples, n x d row-major. */
+    x: Float32Array
+    /** The component index (0..K-1) each sample was drawn from. */
+    component: Uint32Array
+  } {
     intOption('n', n, 0, 2 ** 31)
     const s = BigInt(seed)
     const x = new Float32Array(n * this.dim)
@@ -189,12 +200,22 @@ export class GaussianMixtureEnergy implements Energy {
   }
 
   /** Per-walker surrogate parts natively from the sampler's own weights (no JS arrays). */
-  walkerParamGrad(sampler: Sampler): { grad: Float64Array; meanEnergy: number } {
+  walkerParamGrad(sampler: Sampler): {
+    /** sum_i p_i dU/dtheta(X_i), laid out like {@link GaussianMixtureEnergy.getParams} (not masked by `fixed`). */
+    grad: Float64Array
+    /** sum_i p_i U(X_i), the weighted mean walker energy. */
+    meanEnergy: number
+  } {
     return callNative(() => this.#native.walkerParamGrad(sampler.nativeHandle()))
   }
 
   /** Energy-side parameter gradient over the data only: mean_j dU/dtheta(x_j). */
-  dataParamGrad(data: Float32Array): { grad: Float64Array; meanEnergy: number } {
+  dataParamGrad(data: Float32Array): {
+    /** mean_j dU/dtheta(x_j), laid out like {@link GaussianMixtureEnergy.getParams} (not masked by `fixed`). */
+    grad: Float64Array
+    /** mean_j U(x_j), the mean data energy. */
+    meanEnergy: number
+  } {
     return callNative(() => this.#native.paramGrad(data, null))
   }
 }

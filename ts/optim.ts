@@ -9,13 +9,49 @@
 import { jarzynError } from './errors'
 import { knownKeys, numberOption, intOption } from './validate'
 
-/** A learning-rate schedule: a multiplier of the base rate as a function of the iteration. */
+/**
+ * A learning-rate schedule: a multiplier of the base rate (and of every group's rate) as a function
+ * of the 0-based iteration k. See {@link scheduleFactor}.
+ *
+ * @example
+ * ```ts
+ * // halve the rates every 1000 iterations
+ * const optimizer = { type: 'adam', lr: 1e-3, schedule: { type: 'step', every: 1000, factor: 0.5 } } as const
+ * ```
+ */
 export type Schedule =
-  | { type: 'constant' }
-  | { type: 'step'; every: number; factor: number }
-  | { type: 'exponential'; rate: number }
-  | { type: 'cosine'; iterations: number; floor?: number }
-  | { type: 'warmup'; iterations: number }
+  | {
+      /** Multiplier 1 at every iteration (the default). */
+      type: 'constant'
+    }
+  | {
+      /** Multiplier `factor ^ floor(k / every)`. */
+      type: 'step'
+      /** Iterations between decays (integer >= 1). */
+      every: number
+      /** Multiplier applied at each decay (> 0), e.g. 0.5. */
+      factor: number
+    }
+  | {
+      /** Multiplier `rate ^ k`. */
+      type: 'exponential'
+      /** Per-iteration multiplier (> 0), e.g. 0.999. */
+      rate: number
+    }
+  | {
+      /** Cosine decay from 1 to `floor` over `iterations`, then `floor`. */
+      type: 'cosine'
+      /** Iterations of the decay (integer >= 1). */
+      iterations: number
+      /** Final multiplier in [0, 1] (default 0). */
+      floor?: number
+    }
+  | {
+      /** Linear warm-up: multiplier `min(1, (k + 1) / iterations)`. */
+      type: 'warmup'
+      /** Iterations until the full rate (integer >= 1). */
+      iterations: number
+    }
 
 /** Optimiser options. `lr` is the base rate; `groups` overrides it per parameter group. */
 export interface OptimizerOptions {
@@ -80,15 +116,19 @@ function checkSchedule(s: unknown): Schedule | undefined {
   }
 }
 
-/** Serializable optimiser state. */
+/** Serializable optimiser state (plain arrays: it round-trips through JSON exactly). */
 export interface OptimizerState {
+  /** Steps taken so far (the schedule's iteration and Adam's bias-correction count). */
   t: number
+  /** First moment per parameter: Adam's running mean of the gradient, or SGD's momentum buffer. */
   m: number[]
+  /** Adam's running mean of the squared gradient per parameter (zeros for SGD). */
   v: number[]
 }
 
 /** Gradient descent or Adam on a flat parameter vector. Minimises: `params -= lr * step(grad)`. */
 export class Optimizer {
+  /** The options it was made with (a shallow copy). */
   readonly options: Readonly<OptimizerOptions>
   #lr: Float64Array
   #m: Float64Array

@@ -215,6 +215,7 @@ export class Sampler {
     return this.#stepSize
   }
 
+  /** Set the ULA step size h (> 0) for the next `move()`; throws ERR_JARZYN_INVALID_OPTION otherwise. */
   set stepSize(h: number) {
     const v = numberOption('stepSize', h, 0, Number.MAX_VALUE, true)
     callNative(() => this.#live().setStepSize(v))
@@ -293,7 +294,12 @@ export class Sampler {
    * Everything about the weights in one call (two passes over A): normalised weights written into
    * `out` (or a new array), ESS, CV^2, log-mean weight, and the log-normaliser estimate.
    */
-  weightsAndSummary(out?: Float64Array): WeightSummary & { weights: Float64Array; logNormalizerRatio: number } {
+  weightsAndSummary(out?: Float64Array): WeightSummary & {
+    /** The normalised weights p_i (sum to 1): `out` when given, else a new array of length N. */
+    weights: Float64Array
+    /** Jarzynski estimate of log(Z_k / Z_0), as {@link Sampler.logNormalizerRatio}. */
+    logNormalizerRatio: number
+  } {
     const n = this.#live()
     const o = out === undefined ? new Float64Array(this.walkers) : typedArray<Float64Array>('out', out, Float64Array, this.walkers)
     const s = callNative(() => n.weightsAndSummary(o))

@@ -70,7 +70,12 @@ export interface TrainerOptions {
    * moves one group `mcmcSteps` ULA steps at fixed parameters, takes the loss over that group with
    * weights normalised within it, and adds the AIS increment to every walker at the parameter change.
    */
-  minibatch?: { batches: number; mcmcSteps: number }
+  minibatch?: {
+    /** Walker groups (>= 1; must divide `walkers`); one group moves per update. */
+    batches: number
+    /** ULA steps each group takes at fixed parameters before its update (>= 1). */
+    mcmcSteps: number
+  }
   /** log Z at theta_0 if known (default: the energy's exact log Z, else 0: estimates are then relative). */
   logZ0?: number
   /** Entropy of the data distribution, if known: the stats then report KL = cross-entropy - entropy. */
@@ -83,12 +88,15 @@ export interface TrainerOptions {
 export interface IterationStats {
   /** Iteration k (0-based). */
   iteration: number
+  /** The trainer's method. */
   method: Method
   /** Effective sample size of the weights used at this iteration (summed over walker groups), and as a fraction of N. */
   ess: number
+  /** `ess / N`, in [0, 1]; 1 for the unweighted PCD/CD walkers unless some walkers are invalid. */
   essFraction: number
   /** Whether the walkers were resampled at the end of this iteration; total so far. */
   resampled: boolean
+  /** Total resamplings so far, summed over walker groups. */
   resamplings: number
   /** Jarzynski estimate of log Z_theta_k (relative to log Z_0 when that is unknown); null for PCD/CD. */
   logZ: number | null
@@ -96,9 +104,11 @@ export interface IterationStats {
   logZExact: number | null
   /** Cross-entropy estimate log Z + mean U(data); null for PCD/CD. */
   crossEntropy: number | null
+  /** Exact cross-entropy logZExact + mean U(data batch); null when the energy has no exact log Z. */
   crossEntropyExact: number | null
   /** KL(data || model) = cross-entropy - data entropy, when `dataEntropy` is given. */
   kl: number | null
+  /** Exact KL = crossEntropyExact - data entropy; null unless the energy has an exact log Z and `dataEntropy` is given. */
   klExact: number | null
   /** mean U_theta_k(data batch). */
   meanDataEnergy: number
@@ -142,11 +152,17 @@ const TRAINER_KEYS = [
  * ```
  */
 export class Trainer {
+  /** The energy U_theta being trained; its parameters are updated in place. */
   readonly energy: Energy
+  /** The training data, n x d row-major (the array passed in, not a copy: do not modify it during training). */
   readonly data: Float32Array
+  /** `'jarzynski'`, `'pcd'` or `'cd'`. */
   readonly method: Method
+  /** Number of walkers N (over all walker groups). */
   readonly walkers: number
+  /** Dimension d, the energy's. */
   readonly dim: number
+  /** The seed in use: the one given, or the random one drawn when none was (pass it back to reproduce the run). */
   readonly seed: bigint
   /** Where the time went, over the trainer's life. */
   readonly profiler = new Profiler()

@@ -24,17 +24,28 @@ export interface GmmConfig {
   dataPoints: number
   /** Walkers N. */
   walkers: number
+  /** Training iterations per method (parameter updates). */
   iterations: number
+  /** ULA step size h of the walkers. */
   stepSize: number
+  /** SGD learning rate of the component means (multiplied by `cdLrFactor` for CD). */
   lrMeans: number
+  /** SGD learning rate of the log-weight offsets z_i (multiplied by `cdLrFactor` for CD). */
   lrLogWeights: number
   /** Learning-rate multiplier for CD (the paper uses 10). */
   cdLrFactor: number
   /** Resampling (Jarzynski): scheme and ESS-fraction threshold, or null for none. */
-  resample: { scheme: ResampleScheme; essFraction: number } | null
+  resample: {
+    /** Resampling scheme, e.g. `'systematic'`. */
+    scheme: ResampleScheme
+    /** Resample when ESS < essFraction * N (0..1). */
+    essFraction: number
+  } | null
   /** CD: iterations between resets to data. */
   cdReset: number
+  /** Seed of the data sample, the initial model and the walkers; same seed, same result, bit for bit. */
   seed: number
+  /** Sampler and energy threads; results do not depend on it. */
   threads: number
 }
 
@@ -59,38 +70,61 @@ export const PAPER_GMM_CONFIG: GmmConfig = {
 
 /** Per-iteration series of one method (thinned to `every` iterations). */
 export interface GmmSeries {
+  /** The iterations recorded (0-based), every `max(1, floor(iterations / 2000))` and the last. */
   iteration: number[]
   /** Learned mixture weights, one array per component. */
   weights: number[][]
+  /** Exact KL(data || model) at theta_k (the model's exact log Z, the data's entropy estimated on the data). */
   klExact: number[]
   /** Jarzynski KL estimate (NaN for PCD/CD). */
   klEstimate: number[]
+  /** ESS / N of the walker weights, 0..1 (1 for the unweighted PCD/CD walkers). */
   essFraction: number[]
+  /** 1 where the walkers were resampled since the previous recorded iteration, else 0. */
   resampled: number[]
+  /** Jarzynski estimate of log Z_theta_k (NaN for PCD/CD). */
   logZ: number[]
+  /** Exact log Z_theta_k of the model mixture. */
   logZExact: number[]
 }
 
 /** Result of one method. */
 export interface GmmResult {
+  /** The training method of this run. */
   method: Method
   /** Learned mixture weights, in the order of `means`. */
   weights: number[]
+  /** The data mixture's weights (the target), in the same order. */
   dataWeights: number[]
   /** Learned means along the first axis. */
   learnedMeans: number[]
+  /** Exact KL(data || model) at the learned parameters, after the last update (nats). */
   klExact: number
+  /** Jarzynski estimate of the same KL from the walkers' log Z estimate; null for PCD/CD. */
   klEstimate: number | null
+  /** Resamplings over the run (0 for PCD/CD, or when resampling is off). */
   resamplings: number
+  /** Iterations done. */
   iterations: number
+  /** Wall-clock seconds of the training loop. */
   seconds: number
   /** Sampler share of the time, 0..1, and the full split (ms per iteration). */
   samplerShare: number
+  /** Mean milliseconds per iteration in each profiler section. */
   timings: Timings
+  /** How the walkers were initialised, in words (see {@link Trainer.initDescription}). */
   init: string
+  /** The per-iteration series, for plots. */
   series: GmmSeries
   /** First two coordinates and normalised weight of up to 2000 walkers at the end. */
-  walkers: { x0: number[]; x1: number[]; weight: number[] }
+  walkers: {
+    /** First coordinate of each walker. */
+    x0: number[]
+    /** Second coordinate (0 when d = 1). */
+    x1: number[]
+    /** Normalised weight (the weights of all N walkers sum to 1; uniform for PCD/CD). */
+    weight: number[]
+  }
 }
 
 /** Progress callback: method, iteration done, total. */
@@ -145,7 +179,17 @@ export function initialModel(c: GmmConfig): GaussianMixtureEnergy {
   return new GaussianMixtureEnergy({ dim: d, threads: c.threads, means, fixed: { logWeights: [0] } })
 }
 
-/** Run the configured methods; each gets the same data and initial model. */
+/**
+ * Run the configured methods; each gets the same data and initial model.
+ *
+ * @example
+ * ```ts
+ * // A smaller version of the paper's run: d = 10, 2000 points and walkers, 500 iterations.
+ * const results = await runGmmExperiment({ ...PAPER_GMM_CONFIG, methods: ['jarzynski', 'pcd'],
+ *   dim: 10, dataPoints: 2000, walkers: 2000, iterations: 500 })
+ * for (const r of results) console.log(r.method, r.weights, r.klExact, r.klEstimate)
+ * ```
+ */
 export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): Promise<GmmResult[]> {
   validateGmmConfig(c)
   const truth = dataMixture(c)

@@ -6,24 +6,44 @@
 
 /** One line of a {@link linePlot}. */
 export interface Series {
+  /** Name shown in the legend. */
   label: string
+  /** x coordinates, one per point (same length as `y`). */
   x: ArrayLike<number>
+  /** y coordinates; a non-finite value (NaN, Infinity) breaks the line there. */
   y: ArrayLike<number>
+  /** Any SVG colour; default: the series' index in {@link PALETTE}. */
   color?: string
+  /** Draw a dashed line (e.g. for an exact reference next to an estimate). Default false. */
   dashed?: boolean
   /** Draw markers instead of a line. */
   markers?: boolean
 }
 
-/** Options of a chart. */
+/**
+ * Options of a chart.
+ *
+ * @example
+ * ```ts
+ * const svg = linePlot([{ label: 'ESS / N', x: [0, 1, 2], y: [1, 0.7, 0.9] }],
+ *   { title: 'Effective sample size', xLabel: 'iteration', yLabel: 'ESS / N', yRange: [0, 1] })
+ * writeFileSync('ess.svg', svg)
+ * ```
+ */
 export interface ChartOptions {
+  /** Title drawn above the plot (plain text; escaped). */
   title: string
+  /** Label of the horizontal axis. */
   xLabel: string
+  /** Label of the vertical axis. */
   yLabel: string
+  /** Width of the SVG in pixels (default 640). */
   width?: number
+  /** Height of the SVG in pixels (default 360). */
   height?: number
   /** Fixed y range; default: the data's, padded. */
   yRange?: [number, number]
+  /** Fixed x range; default: the data's (line plots) or the data's padded by 5% (scatter plots). */
   xRange?: [number, number]
 }
 
@@ -159,11 +179,15 @@ export function linePlot(series: Series[], opts: ChartOptions): string {
 
 /** One point cloud of a {@link scatterPlot}. */
 export interface Cloud {
+  /** Name shown in the legend. */
   label: string
+  /** x coordinates of the points (same length as `y`). */
   x: ArrayLike<number>
+  /** y coordinates of the points; points with a non-finite coordinate are skipped. */
   y: ArrayLike<number>
   /** Relative sizes (e.g. walker weights); default equal. */
   size?: ArrayLike<number>
+  /** Any SVG colour; default: the cloud's index in {@link PALETTE}. */
   color?: string
 }
 
@@ -199,12 +223,25 @@ export function scatterPlot(clouds: Cloud[], opts: ChartOptions): string {
 export interface HeatmapOptions extends ChartOptions {
   /** Grid values, `rows x cols`, row 0 at the bottom (y = yRange[0]). */
   values: ArrayLike<number>
+  /** Number of grid rows (cells along y). */
   rows: number
+  /** Number of grid columns (cells along x). */
   cols: number
+  /** The x interval the columns cover, left edge of column 0 to right edge of the last. Required. */
   xRange: [number, number]
+  /** The y interval the rows cover, bottom edge of row 0 to top edge of the last. Required. */
   yRange: [number, number]
-  /** Points drawn on top (e.g. walkers). */
-  points?: { x: ArrayLike<number>; y: ArrayLike<number>; label: string; color?: string }
+  /** Points drawn on top (e.g. walkers); points outside the ranges are skipped. */
+  points?: {
+    /** x coordinates. */
+    x: ArrayLike<number>
+    /** y coordinates (same length as `x`). */
+    y: ArrayLike<number>
+    /** Name shown in the legend. */
+    label: string
+    /** Any SVG colour (default white). */
+    color?: string
+  }
 }
 
 /** Perceptually ordered colour ramp (viridis-like), t in [0, 1]. */
