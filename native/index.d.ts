@@ -23,8 +23,17 @@ export declare class NativeGmm {
   logDensity(x: Float32Array, out: Float64Array): void
   /** sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j); w = 1/n when `weights` is null. */
   paramGrad(x: Float32Array, weights?: Float64Array | undefined | null): NativeParamGrad
-  /** sum_i p_i dU/dtheta(X_i) over the sampler's walkers with its normalised weights, natively. */
+  /**
+   * sum_i p_i dU/dtheta(X_i) over the sampler's walkers with its normalised weights, natively:
+   * from the last observation's pass when the sampler has not changed since, else computed anew
+   * (the same arithmetic either way, so the same bits).
+   */
   walkerParamGrad(sampler: NativeSampler): NativeParamGrad
+  /**
+   * Evaluate U and grad U at the sampler's walkers straight into its buffers and observe, folding
+   * the next iteration's walker-weighted parameter gradient into the same pass.
+   */
+  observeSampler(sampler: NativeSampler): NativeObserveReport
   /** Exact samples into `out` (n x d); returns each sample's component. */
   sample(out: Float32Array, seedLo: number, seedHi: number, step: number, stratified: boolean): Uint32Array
   /** Exact samples into the sampler's positions, then observe them (fresh start of a weighted run). */

@@ -57,6 +57,13 @@ export interface Energy {
    * @param weights normalised walker weights p (sum to 1)
    */
   surrogateGrad(data: Float32Array, walkers: Float32Array, weights: Float64Array, profiler?: Profiler): SurrogateGrad
+  /**
+   * Optional fast path of {@link Energy.surrogateGrad} for energies that read the walkers and their
+   * weights from the sampler themselves (natively, possibly reusing work of their last `observe`).
+   * Trainers prefer it when present; it must equal `surrogateGrad(data, sampler.positions,
+   * sampler.normalizedWeights())` up to floating-point rounding.
+   */
+  surrogateGradFromSampler?(data: Float32Array, sampler: Sampler, profiler?: Profiler): SurrogateGrad
   /** U at the points `x` (n x d). */
   energies(x: Float32Array): Float32Array
   /** Exact log Z, when the energy knows it. */

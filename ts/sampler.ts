@@ -290,6 +290,13 @@ export class Sampler {
     return o
   }
 
+  /** {@link Sampler.summary} plus the log-normaliser estimate {@link Sampler.logNormalizerRatio}, from one pass. */
+  summaryWithRatio(): WeightSummary & { logNormalizerRatio: number } {
+    const n = this.#live()
+    const s = callNative(() => n.summary())
+    return { ...s, logNormalizerRatio: callNative(() => n.logNormAbsorbed()) + s.logMeanWeight }
+  }
+
   /**
    * Everything about the weights in one call (two passes over A): normalised weights written into
    * `out` (or a new array), ESS, CV^2, log-mean weight, and the log-normaliser estimate.

@@ -423,10 +423,12 @@ export class Trainer {
       }
     }
     const w = this.#weights[b]
-    const snap = prof.time('resample', () => s.weightsAndSummary(w))
+    const fromSampler = this.energy.surrogateGradFromSampler !== undefined
+    // Energies that read the weights natively need no normalised copy here, only the summary.
+    const snap = prof.time('resample', () => (fromSampler ? s.summaryWithRatio() : s.weightsAndSummary(w)))
     const logRatio = this.method !== 'jarzynski' ? null : mb ? prof.time('resample', () => this.#logRatio()) : snap.logNormalizerRatio
     const batch = prof.time('other', () => this.#dataBatch())
-    const sg = this.energy.surrogateGrad(batch, s.positions, w, prof)
+    const sg = fromSampler ? this.energy.surrogateGradFromSampler!(batch, s, prof) : this.energy.surrogateGrad(batch, s.positions, w, prof)
     if (!Number.isFinite(sg.meanDataEnergy)) throw this.#diverged(k, 'the energy of the data')
     for (let i = 0; i < sg.grad.length; i++) {
       if (!Number.isFinite(sg.grad[i])) throw this.#diverged(k, `the parameter gradient (entry ${i})`)

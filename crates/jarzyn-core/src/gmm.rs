@@ -202,6 +202,15 @@ impl GaussianMixture {
     move |x: &[f32], e: &mut [f32], g: &mut [f32]| eval_grad_chunk(&kp, k, d, x, e, g)
   }
 
+  /// The kernel for walker-weighted parameter gradients (fused into observations or standalone).
+  pub fn walker_grad_kernel(&self) -> WalkerGradKernel {
+    WalkerGradKernel {
+      kp: self.kernel_params(),
+      k: self.components,
+      d: self.dim,
+    }
+  }
+
   /// sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j), with w_j = `weights[j]` or 1/n when `None`.
   /// Points with zero weight are skipped (their energy may be non-finite).
   pub fn weighted_param_grad(
@@ -329,14 +338,16 @@ fn eval_grad_chunk_inner<const AVX2: bool>(
   // Two phases per block of points: first every point's responsibilities (independent scalar
   // chains that the CPU overlaps), then the vectorised gradient sums. Same operations per point,
   // so the same bits as one point at a time.
-  let mut gamma = vec![0f64; BLOCK * k];
+  let (mut gamma, mut sq, mut u) = (vec![0f64; BLOCK * k], vec![0f64; BLOCK * k], [0f64; BLOCK]);
   for ((xb, eb), gb) in xc
     .chunks(BLOCK * d)
     .zip(ec.chunks_mut(BLOCK))
     .zip(gc.chunks_mut(BLOCK * d))
   {
-    for ((row, e), gm) in xb.chunks_exact(d).zip(eb.iter_mut()).zip(gamma.chunks_exact_mut(k)) {
-      *e = kp.point::<AVX2>(row, gm, d) as f32;
+    let nb = eb.len();
+    kp.block_with_sq::<AVX2>(xb, &mut gamma[..nb * k], &mut sq[..nb * k], &mut u[..nb], d);
+    for (e, &v) in eb.iter_mut().zip(&u[..nb]) {
+      *e = v as f32;
     }
     for ((row, g), gm) in xb
       .chunks_exact(d)
@@ -357,12 +368,213 @@ fn eval_grad_chunk_inner<const AVX2: bool>(
 
 avx2_dispatch!(fn eval_grad_chunk = eval_grad_chunk_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32]));
 
+/// The per-walker numbers an evaluation keeps for the weighted sums of the same chunk.
+#[derive(Default)]
+pub struct WalkerScratch {
+  gamma: Vec<f64>,
+  sq: Vec<f64>,
+  u: Vec<f64>,
+}
+
+/// One chunk of walkers' weighted parameter-gradient sums, with weights exp(A_j - max): the
+/// chunk's own largest log-weight keeps them in range; [`WalkerGradKernel::combine`] rescales.
+#[derive(Default, Clone, Debug, PartialEq)]
+pub struct WalkerPart {
+  pub max: f64,
+  pub sums: Vec<f64>,
+  pub energy_sum: f64,
+  pub weight_sum: f64,
+}
+
+/// U and grad U of one chunk, recording responsibilities, squared distances and energies.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn eval_record_inner<const AVX2: bool>(
+  kp: &KernelParams,
+  k: usize,
+  d: usize,
+  xc: &[f32],
+  ec: &mut [f32],
+  gc: &mut [f32],
+  gamma: &mut [f64],
+  sq: &mut [f64],
+  u: &mut [f64],
+) {
+  let n = ec.len();
+  kp.block_with_sq::<AVX2>(xc, gamma, sq, u, d);
+  for j in 0..n {
+    ec[j] = u[j] as f32;
+  }
+  for j in 0..n {
+    let row = &xc[j * d..(j + 1) * d];
+    let g = &mut gc[j * d..(j + 1) * d];
+    g.fill(0.0);
+    for i in 0..k {
+      let c = gamma[j * k + i] as f32 * kp.inv_var[i];
+      let a = &kp.means[i * d..(i + 1) * d];
+      for ((gv, &xv), &av) in g.iter_mut().zip(row).zip(a) {
+        *gv += c * (xv - av);
+      }
+    }
+  }
+}
+
+avx2_dispatch!(fn eval_record = eval_record_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32], gamma: &mut [f64], sq: &mut [f64], u: &mut [f64]));
+
+/// Weighted sums of one chunk from recorded responsibilities: weights exp(A_j - max_chunk).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn walker_sums_inner<const AVX2: bool>(
+  kp: &KernelParams,
+  k: usize,
+  d: usize,
+  xc: &[f32],
+  a: &[f64],
+  gamma: &[f64],
+  sq: &[f64],
+  u: &[f64],
+) -> WalkerPart {
+  let max = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+  let mut part = WalkerPart {
+    max,
+    sums: vec![0f64; k * (d + 2)],
+    energy_sum: 0.0,
+    weight_sum: 0.0,
+  };
+  if max == f64::NEG_INFINITY {
+    return part;
+  }
+  let mut acc32 = vec![0f32; k * d];
+  let n = a.len();
+  for j in 0..n {
+    if a[j] != f64::NEG_INFINITY {
+      let w = math::exp_f32(a[j] - max);
+      let row = &xc[j * d..(j + 1) * d];
+      part.weight_sum += w;
+      part.energy_sum += w * u[j];
+      for i in 0..k {
+        let gm = gamma[j * k + i];
+        let c = (-w * gm * 2.0 * kp.half_inv_var[i]) as f32;
+        let am = &kp.means[i * d..(i + 1) * d];
+        for ((o, &xv), &av) in acc32[i * d..(i + 1) * d].iter_mut().zip(row).zip(am) {
+          *o += c * (xv - av);
+        }
+        part.sums[k * d + i] += w * gm;
+        part.sums[k * d + k + i] -= w * gm * sq[j * k + i] * 2.0 * kp.half_inv_var[i];
+      }
+    }
+    if (j + 1) % FLUSH == 0 || j + 1 == n {
+      for (o, v) in part.sums[..k * d].iter_mut().zip(acc32.iter_mut()) {
+        *o += *v as f64;
+        *v = 0.0;
+      }
+    }
+  }
+  part
+}
+
+avx2_dispatch!(fn walker_sums = walker_sums_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], a: &[f64], gamma: &[f64], sq: &[f64], u: &[f64]) -> WalkerPart);
+
+/// sum_j p_j dU/dtheta(X_j) over a sampler's walkers (p = normalised exp(A)), computed either while
+/// observing (fused into the evaluation pass) or on its own, with the same arithmetic either way.
+pub struct WalkerGradKernel {
+  kp: KernelParams,
+  k: usize,
+  d: usize,
+}
+
+impl WalkerGradKernel {
+  /// Scratch for one worker.
+  pub fn scratch(&self) -> WalkerScratch {
+    WalkerScratch::default()
+  }
+
+  fn ensure(&self, s: &mut WalkerScratch, n: usize) {
+    s.gamma.resize(n * self.k, 0.0);
+    s.sq.resize(n * self.k, 0.0);
+    s.u.resize(n, 0.0);
+  }
+
+  /// The evaluation half of a fused observation: U and grad U, recording what `after` needs.
+  pub fn eval(&self, s: &mut WalkerScratch, x: &[f32], e: &mut [f32], g: &mut [f32]) {
+    self.ensure(s, e.len());
+    let n = e.len();
+    eval_record(
+      &self.kp,
+      self.k,
+      self.d,
+      x,
+      e,
+      g,
+      &mut s.gamma[..n * self.k],
+      &mut s.sq[..n * self.k],
+      &mut s.u[..n],
+    );
+  }
+
+  /// The sums half, once the chunk's log-weights `a` are updated.
+  pub fn after(&self, s: &mut WalkerScratch, x: &[f32], a: &[f64]) -> WalkerPart {
+    let n = a.len();
+    walker_sums(
+      &self.kp,
+      self.k,
+      self.d,
+      x,
+      a,
+      &s.gamma[..n * self.k],
+      &s.sq[..n * self.k],
+      &s.u[..n],
+    )
+  }
+
+  /// The same sums for one chunk without an observation (recomputing the responsibilities).
+  pub fn standalone(&self, x: &[f32], a: &[f64]) -> WalkerPart {
+    let n = a.len();
+    let mut s = self.scratch();
+    self.ensure(&mut s, n);
+    let mut e = vec![0f32; n];
+    let mut g = vec![0f32; n * self.d];
+    self.eval(&mut s, x, &mut e, &mut g);
+    self.after(&mut s, x, a)
+  }
+
+  /// Combine chunk parts in order: (sum_j p_j dU/dtheta(X_j), sum_j p_j U(X_j)).
+  pub fn combine(&self, parts: &[WalkerPart]) -> Result<(ParamVector, f64)> {
+    let m = parts
+      .iter()
+      .filter(|p| p.weight_sum > 0.0)
+      .map(|p| p.max)
+      .fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY {
+      return Err(CoreError::AllWalkersInvalid { invalid: 0, walkers: 0 });
+    }
+    let mut total = vec![0f64; self.k * (self.d + 2)];
+    let (mut sw, mut su) = (0.0, 0.0);
+    for p in parts.iter().filter(|p| p.weight_sum > 0.0) {
+      let f = math::exp(p.max - m);
+      for (t, v) in total.iter_mut().zip(&p.sums) {
+        *t += f * v;
+      }
+      sw += f * p.weight_sum;
+      su += f * p.energy_sum;
+    }
+    for t in total.iter_mut() {
+      *t /= sw;
+    }
+    Ok((total, su / sw))
+  }
+}
+
 /// One chunk of points: U only.
 #[inline(always)]
 fn eval_chunk_inner<const AVX2: bool>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32]) {
-  let mut gamma = vec![0f64; k];
-  for (row, e) in xc.chunks_exact(d).zip(ec.iter_mut()) {
-    *e = kp.point::<AVX2>(row, &mut gamma, d) as f32;
+  let (mut gamma, mut sq, mut u) = (vec![0f64; BLOCK * k], vec![0f64; BLOCK * k], [0f64; BLOCK]);
+  for (xb, eb) in xc.chunks(BLOCK * d).zip(ec.chunks_mut(BLOCK)) {
+    let nb = eb.len();
+    kp.block_with_sq::<AVX2>(xb, &mut gamma[..nb * k], &mut sq[..nb * k], &mut u[..nb], d);
+    for (e, &v) in eb.iter_mut().zip(&u[..nb]) {
+      *e = v as f32;
+    }
   }
 }
 
@@ -391,14 +603,14 @@ fn grad_chunk_inner<const AVX2: bool>(
   for b0 in (0..npts).step_by(BLOCK) {
     let nb = BLOCK.min(npts - b0);
     // Phase 1: responsibilities of the block's points (independent chains).
-    for p in 0..nb {
-      let j = b0 + p;
-      let w = weights.map_or(uniform, |w| w[j]);
-      if w != 0.0 {
-        let row = &xc[j * d..(j + 1) * d];
-        u[p] = kp.point_with_sq::<AVX2>(row, &mut gamma[p * k..(p + 1) * k], &mut sq[p * k..(p + 1) * k], d);
-      }
-    }
+    // (Zero-weight points are evaluated too and then skipped: simpler than compacting the block.)
+    kp.block_with_sq::<AVX2>(
+      &xc[b0 * d..(b0 + nb) * d],
+      &mut gamma[..nb * k],
+      &mut sq[..nb * k],
+      &mut u[..nb],
+      d,
+    );
     // Phase 2: the sums, in point order.
     for p in 0..nb {
       let j = b0 + p;
@@ -433,7 +645,7 @@ fn grad_chunk_inner<const AVX2: bool>(
 
 avx2_dispatch!(fn grad_chunk = grad_chunk_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], weights: Option<&[f64]>, uniform: f64) -> (Vec<f64>, f64));
 
-struct KernelParams {
+pub(crate) struct KernelParams {
   means: Vec<f32>,
   z: Vec<f64>,
   half_inv_var: Vec<f64>,
@@ -441,33 +653,83 @@ struct KernelParams {
 }
 
 impl KernelParams {
-  /// U(x) and the responsibilities gamma_i.
+  /// U, responsibilities and squared distances of the `u.len()` points of `rows` (the softmax four
+  /// points at a time under AVX2: the same operations, so the same bits as one at a time).
   #[inline(always)]
-  fn point<const AVX2: bool>(&self, row: &[f32], gamma: &mut [f64], d: usize) -> f64 {
-    let k = gamma.len();
-    let mut m = f64::NEG_INFINITY;
-    for i in 0..k {
-      let sq = sq_dist::<AVX2>(row, &self.means[i * d..(i + 1) * d]) as f64;
-      let r = -sq * self.half_inv_var[i] - self.z[i];
-      gamma[i] = r;
-      m = m.max(r);
+  fn block_with_sq<const AVX2: bool>(&self, rows: &[f32], gamma: &mut [f64], sq: &mut [f64], u: &mut [f64], d: usize) {
+    let k = self.z.len();
+    let n = u.len();
+    let mut m = [f64::NEG_INFINITY; BLOCK];
+    let mut p0 = 0;
+    while p0 < n {
+      let nb = BLOCK.min(n - p0);
+      for p in 0..nb {
+        let j = p0 + p;
+        let row = &rows[j * d..(j + 1) * d];
+        m[p] = f64::NEG_INFINITY;
+        for i in 0..k {
+          let s2 = sq_dist::<AVX2>(row, &self.means[i * d..(i + 1) * d]) as f64;
+          sq[j * k + i] = s2;
+          let r = -s2 * self.half_inv_var[i] - self.z[i];
+          gamma[j * k + i] = r;
+          m[p] = m[p].max(r);
+        }
+      }
+      let mut p = 0;
+      #[cfg(target_arch = "x86_64")]
+      if AVX2 {
+        while p + 4 <= nb && m[p..p + 4].iter().all(|v| v.is_finite()) {
+          // SAFETY: AVX2 is true only in the AVX2 copy made by `avx2_dispatch!`, after detection.
+          unsafe {
+            softmax4(
+              &mut gamma[(p0 + p) * k..(p0 + p + 4) * k],
+              &m[p..p + 4],
+              &mut u[p0 + p..p0 + p + 4],
+              k,
+            )
+          };
+          p += 4;
+        }
+      }
+      while p < nb {
+        let j = p0 + p;
+        u[j] = softmax_in_place(&mut gamma[j * k..(j + 1) * k], m[p]);
+        p += 1;
+      }
+      p0 += nb;
     }
-    softmax_in_place(gamma, m)
   }
+}
 
-  /// As `point`, also returning the squared distances.
-  #[inline(always)]
-  fn point_with_sq<const AVX2: bool>(&self, row: &[f32], gamma: &mut [f64], sq: &mut [f64], d: usize) -> f64 {
-    let k = gamma.len();
-    let mut m = f64::NEG_INFINITY;
-    for i in 0..k {
-      sq[i] = sq_dist::<AVX2>(row, &self.means[i * d..(i + 1) * d]) as f64;
-      let r = -sq[i] * self.half_inv_var[i] - self.z[i];
-      gamma[i] = r;
-      m = m.max(r);
+/// `softmax_in_place` for four points with finite maxima, one point per lane.
+/// SAFETY: the CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn softmax4(gamma: &mut [f64], m: &[f64], u: &mut [f64], k: usize) {
+  use std::arch::x86_64::*;
+  let mv = _mm256_loadu_pd(m.as_ptr());
+  let mut s = _mm256_setzero_pd();
+  for i in 0..k {
+    let g = _mm256_set_pd(gamma[3 * k + i], gamma[2 * k + i], gamma[k + i], gamma[i]);
+    // exp(0) is exactly 1 in math::exp_f32 too, so the scalar shortcut for the maximum agrees.
+    let e = math::x4::exp_f32(_mm256_sub_pd(g, mv));
+    let mut out = [0f64; 4];
+    _mm256_storeu_pd(out.as_mut_ptr(), e);
+    for (l, v) in out.iter().enumerate() {
+      gamma[l * k + i] = *v;
     }
-    softmax_in_place(gamma, m)
+    s = _mm256_add_pd(s, e);
   }
+  let inv = _mm256_div_pd(_mm256_set1_pd(1.0), s);
+  let mut invs = [0f64; 4];
+  _mm256_storeu_pd(invs.as_mut_ptr(), inv);
+  for (l, iv) in invs.iter().enumerate() {
+    for g in &mut gamma[l * k..(l + 1) * k] {
+      *g *= iv;
+    }
+  }
+  let uv = _mm256_sub_pd(_mm256_setzero_pd(), _mm256_add_pd(mv, math::x4::ln_f32_ge1(s)));
+  _mm256_storeu_pd(u.as_mut_ptr(), uv);
 }
 
 /// Turn log-terms into probabilities in place; return -logsumexp (the energy).
@@ -677,5 +939,53 @@ mod tests {
     assert_eq!(largest_remainder(&[0.5, 0.5], 10_000), vec![5000, 5000]);
     assert_eq!(largest_remainder(&[1.0, 1.0, 1.0], 10), vec![4, 3, 3]);
     assert_eq!(largest_remainder(&[0.25, 0.75], 3).iter().sum::<usize>(), 3);
+  }
+
+  /// The walker-weighted gradient folded into an observation equals the standalone one bit for
+  /// bit, and the plain weighted formula to f32 round-off.
+  #[test]
+  fn fused_walker_grad_matches() {
+    use crate::{Sampler, SamplerConfig};
+    let d = 7;
+    let g = paper_model(d);
+    let mut s = Sampler::new(SamplerConfig {
+      walkers: 3001,
+      dim: d,
+      step_size: 0.2,
+      seed: 4,
+      threads: 2,
+      weighted: true,
+    })
+    .unwrap();
+    g.sample(s.positions.as_mut_slice(), 9, 0, false).unwrap();
+    let eval = g.chunk_evaluator();
+    s.observe_with(eval).unwrap();
+    s.move_walkers().unwrap();
+    let kern = g.walker_grad_kernel();
+    let (_, parts) = s
+      .observe_with_state(
+        || kern.scratch(),
+        |sc, x, e, gr| kern.eval(sc, x, e, gr),
+        |sc, x, a| kern.after(sc, x, a),
+      )
+      .unwrap();
+    let fused = kern.combine(&parts).unwrap();
+    let alone = kern
+      .combine(&s.map_walker_chunks(|x, a| kern.standalone(x, a)))
+      .unwrap();
+    assert_eq!(
+      fused.0.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+      alone.0.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    assert_eq!(fused.1.to_bits(), alone.1.to_bits());
+    let mut p = vec![0f64; 3001];
+    s.normalized_weights(&mut p).unwrap();
+    let (plain, u) = g
+      .weighted_param_grad(&pool(1), s.positions.as_slice(), Some(&p))
+      .unwrap();
+    for (a, b) in fused.0.iter().zip(&plain) {
+      assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    assert!((fused.1 - u).abs() < 1e-6 * (1.0 + u.abs()));
   }
 }

@@ -123,6 +123,133 @@ pub fn ln_f32(x: f64) -> f64 {
   (ef * LN2_HI + 2.0 * t * s) + ef * LN2_LO
 }
 
+/// [`exp_f32`] and [`ln_f32`] on four values at once, with the scalar code's operations in the
+/// scalar code's order, so that every lane gives the scalar bits.
+#[cfg(target_arch = "x86_64")]
+pub mod x4 {
+  use std::arch::x86_64::*;
+
+  use super::{LN2_HI, LN2_LO, LOG2E, ROUND};
+
+  /// exp_f32 of each lane. SAFETY: the CPU must support AVX2. NaN lanes give NaN (any payload).
+  #[inline(always)]
+  pub unsafe fn exp_f32(x: __m256d) -> __m256d {
+    let one = _mm256_set1_pd(1.0);
+    let kr = _mm256_add_pd(_mm256_mul_pd(x, _mm256_set1_pd(LOG2E)), _mm256_set1_pd(ROUND));
+    let k = _mm256_sub_pd(kr, _mm256_set1_pd(ROUND));
+    let r = _mm256_sub_pd(
+      _mm256_sub_pd(x, _mm256_mul_pd(k, _mm256_set1_pd(LN2_HI))),
+      _mm256_mul_pd(k, _mm256_set1_pd(LN2_LO)),
+    );
+    let r2 = _mm256_mul_pd(r, r);
+    let lo = _mm256_add_pd(
+      one,
+      _mm256_mul_pd(
+        r,
+        _mm256_add_pd(
+          one,
+          _mm256_mul_pd(
+            r,
+            _mm256_add_pd(_mm256_set1_pd(1.0 / 2.0), _mm256_mul_pd(r, _mm256_set1_pd(1.0 / 6.0))),
+          ),
+        ),
+      ),
+    );
+    let hi = _mm256_add_pd(
+      _mm256_set1_pd(1.0 / 24.0),
+      _mm256_mul_pd(
+        r,
+        _mm256_add_pd(
+          _mm256_set1_pd(1.0 / 120.0),
+          _mm256_mul_pd(
+            r,
+            _mm256_add_pd(
+              _mm256_set1_pd(1.0 / 720.0),
+              _mm256_mul_pd(
+                r,
+                _mm256_add_pd(
+                  _mm256_set1_pd(1.0 / 5040.0),
+                  _mm256_mul_pd(r, _mm256_set1_pd(1.0 / 40_320.0)),
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+    let p = _mm256_add_pd(lo, _mm256_mul_pd(_mm256_mul_pd(r2, r2), hi));
+    // kr's bits are ROUND's plus k: (k + 1023) << 52 keeps only the low 12 bits of (bits + 1023).
+    let scale = _mm256_castsi256_pd(_mm256_slli_epi64(
+      _mm256_add_epi64(_mm256_castpd_si256(kr), _mm256_set1_epi64x(1023)),
+      52,
+    ));
+    let y = _mm256_mul_pd(p, scale);
+    let y = _mm256_blendv_pd(
+      y,
+      _mm256_setzero_pd(),
+      _mm256_cmp_pd(x, _mm256_set1_pd(-708.0), _CMP_LT_OQ),
+    );
+    _mm256_blendv_pd(
+      y,
+      _mm256_set1_pd(f64::INFINITY),
+      _mm256_cmp_pd(x, _mm256_set1_pd(709.0), _CMP_GT_OQ),
+    )
+  }
+
+  /// ln_f32 of each lane, for finite lanes >= 1 (a softmax normaliser). SAFETY: AVX2.
+  #[inline(always)]
+  pub unsafe fn ln_f32_ge1(x: __m256d) -> __m256d {
+    let bits = _mm256_castpd_si256(x);
+    let mut e = _mm256_sub_epi64(
+      _mm256_and_si256(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(0x7ff)),
+      _mm256_set1_epi64x(1023),
+    );
+    let mut m = _mm256_castsi256_pd(_mm256_or_si256(
+      _mm256_and_si256(bits, _mm256_set1_epi64x(0x000f_ffff_ffff_ffff)),
+      _mm256_set1_epi64x(0x3ff0_0000_0000_0000),
+    ));
+    let big = _mm256_cmp_pd(m, _mm256_set1_pd(std::f64::consts::SQRT_2), _CMP_GT_OQ);
+    m = _mm256_blendv_pd(m, _mm256_mul_pd(m, _mm256_set1_pd(0.5)), big);
+    // The mask is all ones (-1) where m was halved: subtracting it adds 1.
+    e = _mm256_sub_epi64(e, _mm256_castpd_si256(big));
+    let one = _mm256_set1_pd(1.0);
+    let t = _mm256_div_pd(_mm256_sub_pd(m, one), _mm256_add_pd(m, one));
+    let t2 = _mm256_mul_pd(t, t);
+    let s = _mm256_add_pd(
+      one,
+      _mm256_mul_pd(
+        t2,
+        _mm256_add_pd(
+          _mm256_set1_pd(1.0 / 3.0),
+          _mm256_mul_pd(
+            t2,
+            _mm256_add_pd(
+              _mm256_set1_pd(1.0 / 5.0),
+              _mm256_mul_pd(
+                t2,
+                _mm256_add_pd(_mm256_set1_pd(1.0 / 7.0), _mm256_mul_pd(t2, _mm256_set1_pd(1.0 / 9.0))),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+    // e is in [0, 1024) here: exact conversion through the 2^52 exponent.
+    let two52 = _mm256_set1_pd(4_503_599_627_370_496.0);
+    let ef = _mm256_sub_pd(
+      _mm256_castsi256_pd(_mm256_add_epi64(e, _mm256_castpd_si256(two52))),
+      two52,
+    );
+    _mm256_add_pd(
+      _mm256_add_pd(
+        _mm256_mul_pd(ef, _mm256_set1_pd(LN2_HI)),
+        _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(2.0), t), s),
+      ),
+      _mm256_mul_pd(ef, _mm256_set1_pd(LN2_LO)),
+    )
+  }
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -171,5 +298,40 @@ mod tests {
     }
     assert_eq!(exp_f32(0.0), 1.0);
     assert_eq!(ln_f32(1.0), 0.0);
+  }
+
+  #[cfg(target_arch = "x86_64")]
+  #[test]
+  fn x4_matches_scalar_bits() {
+    use std::arch::x86_64::*;
+    if !std::arch::is_x86_feature_detected!("avx2") {
+      return;
+    }
+    #[target_feature(enable = "avx2")]
+    unsafe fn run(v: [f64; 4]) -> ([f64; 4], [f64; 4]) {
+      let x = _mm256_loadu_pd(v.as_ptr());
+      let (mut e, mut l) = ([0f64; 4], [0f64; 4]);
+      _mm256_storeu_pd(e.as_mut_ptr(), x4::exp_f32(x));
+      let one = _mm256_set1_pd(1.0);
+      _mm256_storeu_pd(l.as_mut_ptr(), x4::ln_f32_ge1(_mm256_add_pd(one, _mm256_mul_pd(x, x))));
+      (e, l)
+    }
+    let mut i = 0u64;
+    let mut v = -800.0;
+    while v < 720.0 {
+      let lanes = [v, -v * 0.013, v * 1e-3, (i as f64).sin() * 30.0];
+      let (e, l) = unsafe { run(lanes) };
+      for j in 0..4 {
+        assert_eq!(e[j].to_bits(), exp_f32(lanes[j]).to_bits(), "exp {}", lanes[j]);
+        assert_eq!(
+          l[j].to_bits(),
+          ln_f32(1.0 + lanes[j] * lanes[j]).to_bits(),
+          "ln {}",
+          lanes[j]
+        );
+      }
+      v += 0.37;
+      i += 1;
+    }
   }
 }

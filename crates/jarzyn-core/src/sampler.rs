@@ -179,6 +179,8 @@ pub struct Sampler {
   /// Scratch for resampling gathers, allocated at the first resampling.
   gather: Vec<f32>,
   phase: Phase,
+  /// The last summary and the log-weights it summarised.
+  summary_cache: std::sync::Mutex<Option<(Vec<f64>, WeightSummary)>>,
   /// log(Z_now / Z_0) absorbed by past resamplings.
   log_norm_absorbed: f64,
   steps: u64,
@@ -244,6 +246,7 @@ impl Sampler {
       forward,
       gather: Vec::new(),
       phase: Phase::Fresh,
+      summary_cache: std::sync::Mutex::new(None),
       log_norm_absorbed: 0.0,
       steps: 0,
       resamplings: 0,
@@ -382,16 +385,27 @@ impl Sampler {
   /// log-weights. Walkers whose energy, gradient or new weight is not finite get A = -inf.
   /// Fails, after updating, if no walker has positive weight left.
   pub fn observe(&mut self, obs: Observation<'_>) -> Result<ObserveReport> {
-    self.observe_impl(None, Some(obs))
+    type NoEval = fn(&mut (), &[f32], &mut [f32], &mut [f32]);
+    type NoAfter = fn(&mut (), &[f32], &[f64]) -> ();
+    self
+      .observe_impl(obs, || (), None::<NoEval>, None::<NoAfter>)
+      .map(|(r, _)| r)
   }
 
-  #[allow(clippy::type_complexity)]
-  fn observe_impl(
+  fn observe_impl<S, R, I, F, G>(
     &mut self,
-    eval: Option<&(dyn Fn(&[f32], &mut [f32], &mut [f32]) + Sync)>,
-    obs: Option<Observation<'_>>,
-  ) -> Result<ObserveReport> {
-    let obs = obs.unwrap_or(Observation::InPlace);
+    obs: Observation<'_>,
+    init: I,
+    eval: Option<F>,
+    after: Option<G>,
+  ) -> Result<(ObserveReport, Vec<R>)>
+  where
+    S: Send,
+    R: Send + Default,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, &[f32], &mut [f32], &mut [f32]) + Sync,
+    G: Fn(&mut S, &[f32], &[f64]) -> R + Sync,
+  {
     let d = self.cfg.dim;
     let n = self.cfg.walkers;
     if let Observation::External { energy, grad } = &obs {
@@ -425,7 +439,8 @@ impl Sampler {
       Observation::InPlace => (None, None),
       Observation::External { energy, grad } => (Some(energy), Some(grad)),
     };
-    let per_chunk: Vec<(usize, usize)> = map_chunks(&self.pool, nchunks, |ci| {
+    let (eval, after) = (eval.as_ref(), after.as_ref());
+    let per_chunk: Vec<(usize, usize, R)> = map_chunks_init(&self.pool, nchunks, &init, |scratch: &mut S, ci| {
       {
         {
           let w0 = ci * cw;
@@ -438,7 +453,7 @@ impl Sampler {
             e_s.copy_from_slice(&ei[w0..w0 + nw]);
             g_s.copy_from_slice(&gi[w0 * d..(w0 + nw) * d]);
           } else if let Some(f) = eval {
-            f(&xs_all[w0 * d..(w0 + nw) * d], e_s, g_s);
+            f(scratch, &xs_all[w0 * d..(w0 + nw) * d], e_s, g_s);
           }
           let (xs, xps) = if phase == Phase::Moved && weighted {
             (&xs_all[w0 * d..(w0 + nw) * d], &xp_all[w0 * d..(w0 + nw) * d])
@@ -453,14 +468,17 @@ impl Sampler {
             phase,
           };
           let (newly, invalid) = observe_rows(&rows, xs, xps, fw, a_s, e_s, g_s);
-          (newly, invalid)
+          let r = after.map_or_else(R::default, |f| f(scratch, &xs_all[w0 * d..(w0 + nw) * d], a_s));
+          (newly, invalid, r)
         }
       }
     });
     let mut report = ObserveReport::default();
-    for (nw, inv) in per_chunk {
+    let mut results = Vec::with_capacity(per_chunk.len());
+    for (nw, inv, r) in per_chunk {
       report.newly_invalid += nw;
       report.invalid += inv;
+      results.push(r);
     }
     self.invalid_total += report.newly_invalid as u64;
     self.phase = Phase::Observed;
@@ -474,7 +492,7 @@ impl Sampler {
     if report.invalid == n {
       return Err(CoreError::AllWalkersInvalid { invalid: n, walkers: n });
     }
-    Ok(report)
+    Ok((report, results))
   }
 
   /// Observe a native energy evaluated chunk by chunk: `eval(x, energies, gradients)` fills one
@@ -484,7 +502,44 @@ impl Sampler {
   where
     F: Fn(&[f32], &mut [f32], &mut [f32]) + Sync,
   {
-    self.observe_impl(Some(&eval), None)
+    let eval = |_: &mut (), x: &[f32], e: &mut [f32], g: &mut [f32]| eval(x, e, g);
+    self
+      .observe_impl(
+        Observation::InPlace,
+        || (),
+        Some(eval),
+        None::<fn(&mut (), &[f32], &[f64]) -> ()>,
+      )
+      .map(|(r, _)| r)
+  }
+
+  /// As [`Sampler::observe_with`], with a per-worker scratch `S` that `eval` fills and `after`
+  /// reads once the chunk's log-weights are updated: `after(scratch, x, A)` returns one result per
+  /// chunk, in chunk order. A native energy uses it to fold the next iteration's weighted sums into
+  /// the same pass (see [`Sampler::map_walker_chunks`] for the same sums without an observation).
+  pub fn observe_with_state<S, R, I, F, G>(&mut self, init: I, eval: F, after: G) -> Result<(ObserveReport, Vec<R>)>
+  where
+    S: Send,
+    R: Send + Default,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, &[f32], &mut [f32], &mut [f32]) + Sync,
+    G: Fn(&mut S, &[f32], &[f64]) -> R + Sync,
+  {
+    self.observe_impl(Observation::InPlace, init, Some(eval), Some(after))
+  }
+
+  /// `f(x, A)` over the walkers in the chunks that observations use, in order, on the pool.
+  pub fn map_walker_chunks<R, F>(&self, f: F) -> Vec<R>
+  where
+    R: Send,
+    F: Fn(&[f32], &[f64]) -> R + Sync + Send,
+  {
+    let (n, d, cw) = (self.cfg.walkers, self.cfg.dim, self.chunk_walkers());
+    let (x, a) = (self.positions.as_slice(), self.log_weights.as_slice());
+    map_chunks(&self.pool, n.div_ceil(cw), |ci| {
+      let (w0, w1) = (ci * cw, (ci * cw + cw).min(n));
+      f(&x[w0 * d..w1 * d], &a[w0..w1])
+    })
   }
 
   /// The sampler's thread pool, for native energies that work alongside it.
@@ -536,10 +591,27 @@ impl Sampler {
     Ok(())
   }
 
-  /// One pass over the log-weights.
+  /// One pass over the log-weights; repeated calls on unchanged weights (checked by comparing them
+  /// with the ones last summarised, which also catches writes from JavaScript) reuse the result.
   pub fn summary(&self) -> WeightSummary {
     let a = self.log_weights.as_slice();
-    summarize(&self.pool, a)
+    let mut cache = self.summary_cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((seen, s)) = cache.as_ref() {
+      // Compare bits, not values: NaN != NaN and -0.0 == 0.0 would mislead a value comparison.
+      if seen.len() == a.len() && seen.iter().zip(a).all(|(x, y)| x.to_bits() == y.to_bits()) {
+        return *s;
+      }
+    }
+    let s = summarize(&self.pool, a);
+    match cache.as_mut() {
+      Some((seen, old)) => {
+        seen.clear();
+        seen.extend_from_slice(a);
+        *old = s;
+      }
+      None => *cache = Some((a.to_vec(), s)),
+    }
+    s
   }
 
   /// Estimate of log(Z_now / Z_0): absorbed resampling increments plus log mean exp(A).

@@ -54,12 +54,26 @@ pub fn summarize(pool: &rayon::ThreadPool, log_w: &[f64]) -> WeightSummary {
   let n = log_w.len();
   let chunks = n.div_ceil(REDUCE_CHUNK);
   let part = |ci: usize| &log_w[ci * REDUCE_CHUNK..(ci * REDUCE_CHUNK + REDUCE_CHUNK).min(n)];
-  // max is exact and order-free.
-  let max = map_chunks(pool, chunks, |ci| {
-    part(ci).iter().copied().fold(f64::NEG_INFINITY, f64::max)
-  })
-  .into_iter()
-  .fold(f64::NEG_INFINITY, f64::max);
+  // One pass: each chunk sums relative to its own maximum; chunks are then rescaled to the global
+  // maximum and added in chunk order (deterministic for any thread count).
+  let partials = map_chunks(pool, chunks, |ci| {
+    let c = part(ci);
+    let m = c.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut s = 0.0;
+    let mut s2 = 0.0;
+    let mut zero = 0usize;
+    for &a in c {
+      if a == f64::NEG_INFINITY {
+        zero += 1;
+      } else {
+        let w = math::exp(a - m);
+        s += w;
+        s2 += w * w;
+      }
+    }
+    (m, s, s2, zero)
+  });
+  let max = partials.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
   if max == f64::NEG_INFINITY || n == 0 {
     return WeightSummary {
       n,
@@ -70,26 +84,15 @@ pub fn summarize(pool: &rayon::ThreadPool, log_w: &[f64]) -> WeightSummary {
       zero: n,
     };
   }
-  let partials = map_chunks(pool, chunks, |ci| {
-    let mut s = 0.0;
-    let mut s2 = 0.0;
-    let mut zero = 0usize;
-    for &a in part(ci) {
-      if a == f64::NEG_INFINITY {
-        zero += 1;
-      } else {
-        let w = math::exp(a - max);
-        s += w;
-        s2 += w * w;
-      }
-    }
-    (s, s2, zero)
-  });
   let (mut s, mut s2, mut zero) = (0.0, 0.0, 0usize);
-  for (a, b, z) in partials {
-    s += a;
-    s2 += b;
+  for (m, a, b, z) in partials {
     zero += z;
+    if m == f64::NEG_INFINITY {
+      continue;
+    }
+    let f = math::exp(m - max);
+    s += f * a;
+    s2 += (f * f) * b;
   }
   WeightSummary {
     n,

@@ -4,7 +4,7 @@ use jarzyn_core::{CoreError, GaussianMixture};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::sampler::NativeSampler;
+use crate::sampler::{NativeObserveReport, NativeSampler};
 use crate::{addr_range, js_err, overlaps};
 
 /// Parameter gradient and mean energy of a weighted set of points.
@@ -15,10 +15,32 @@ pub struct NativeParamGrad {
   pub mean_energy: f64,
 }
 
+/// Identifies the sampler state a cached walker gradient belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct CacheTag {
+  positions: usize,
+  steps: u64,
+  resamplings: u64,
+  params_version: u64,
+}
+
 #[napi]
 pub struct NativeGmm {
   model: GaussianMixture,
   pool: rayon::ThreadPool,
+  params_version: u64,
+  /// The walker-weighted gradient folded into the last observation, valid while the sampler's
+  /// state and the parameters are unchanged.
+  walker_cache: Option<(CacheTag, Vec<f64>, f64)>,
+}
+
+fn tag_of(s: &jarzyn_core::Sampler, params_version: u64) -> CacheTag {
+  CacheTag {
+    positions: s.positions.addr_range().start,
+    steps: s.steps(),
+    resamplings: s.resamplings(),
+    params_version,
+  }
 }
 
 fn bad(name: &'static str, reason: &str) -> Error {
@@ -40,7 +62,12 @@ impl NativeGmm {
       .num_threads(threads as usize)
       .build()
       .map_err(|e| bad("threads", &e.to_string()))?;
-    Ok(NativeGmm { model, pool })
+    Ok(NativeGmm {
+      model,
+      pool,
+      params_version: 0,
+      walker_cache: None,
+    })
   }
 
   pub(crate) fn model(&self) -> Result<&GaussianMixture> {
@@ -79,6 +106,8 @@ impl NativeGmm {
     m.means.copy_from_slice(&p[..k * d]);
     m.log_weights.copy_from_slice(&p[k * d..k * d + k]);
     m.log_scales.copy_from_slice(&p[k * d + k..]);
+    self.params_version += 1;
+    self.walker_cache = None;
     Ok(())
   }
 
@@ -150,19 +179,47 @@ impl NativeGmm {
     })
   }
 
-  /// sum_i p_i dU/dtheta(X_i) over the sampler's walkers with its normalised weights, natively.
+  /// sum_i p_i dU/dtheta(X_i) over the sampler's walkers with its normalised weights, natively:
+  /// from the last observation's pass when the sampler has not changed since, else computed anew
+  /// (the same arithmetic either way, so the same bits).
   #[napi]
   pub fn walker_param_grad(&self, sampler: &NativeSampler) -> Result<NativeParamGrad> {
     let s = sampler.sampler()?;
-    let mut p = vec![0f64; s.walkers()];
-    s.normalized_weights(&mut p).map_err(js_err)?;
-    let (g, u) = self
-      .model
-      .weighted_param_grad(&self.pool, s.positions.as_slice(), Some(&p))
-      .map_err(js_err)?;
+    if let Some((tag, g, u)) = &self.walker_cache {
+      if *tag == tag_of(s, self.params_version) {
+        return Ok(NativeParamGrad {
+          grad: Float64Array::new(g.clone()),
+          mean_energy: *u,
+        });
+      }
+    }
+    let kern = self.model.walker_grad_kernel();
+    let parts = s.map_walker_chunks(|x, a| kern.standalone(x, a));
+    let (g, u) = kern.combine(&parts).map_err(js_err)?;
     Ok(NativeParamGrad {
       grad: Float64Array::new(g),
       mean_energy: u,
+    })
+  }
+
+  /// Evaluate U and grad U at the sampler's walkers straight into its buffers and observe, folding
+  /// the next iteration's walker-weighted parameter gradient into the same pass.
+  #[napi]
+  pub fn observe_sampler(&mut self, sampler: &mut NativeSampler) -> Result<NativeObserveReport> {
+    let version = self.params_version;
+    let s = sampler.sampler_mut()?;
+    let kern = self.model.walker_grad_kernel();
+    let (report, parts) = s
+      .observe_with_state(
+        || kern.scratch(),
+        |sc, x, e, g| kern.eval(sc, x, e, g),
+        |sc, x, a| kern.after(sc, x, a),
+      )
+      .map_err(js_err)?;
+    self.walker_cache = kern.combine(&parts).ok().map(|(g, u)| (tag_of(s, version), g, u));
+    Ok(NativeObserveReport {
+      newly_invalid: report.newly_invalid as u32,
+      invalid: report.invalid as u32,
     })
   }
 
