@@ -3,7 +3,7 @@
  * walkers, the sampler's share of a step, and the Gaussian-mixture experiment's run time and split.
  * @module
  */
-import { GaussianMixtureEnergy, PAPER_GMM_CONFIG, Trainer, initTensorflow, mlpEnergy, runGmmExperiment, fillNormals, type Timings } from '../ts/index'
+import { PAPER_GMM_CONFIG, Trainer, initTensorflow, mlpEnergy, runGmmExperiment, fillNormals, type Timings } from '../ts/index'
 
 /** One method's timing on the MLP energy. */
 export interface MlpStepResult {
@@ -88,5 +88,3 @@ export async function benchGmmRun(options: { methods: ('jarzynski' | 'pcd' | 'cd
   }))
 }
 
-// Keep the import used for type-only consumers of this module.
-export type { GaussianMixtureEnergy }

@@ -349,9 +349,12 @@ export class Trainer {
     const d = this.dim
     const n = this.data.length / d
     const pos = s.positions
-    if (s.walkers <= n) {
+    if (s.walkers === n) {
+      // Every data point once, in order: one copy.
+      pos.set(this.data)
+    } else if (s.walkers < n) {
       const idx = Uint32Array.from({ length: n }, (_, i) => i)
-      if (s.walkers < n) this.#dataRng.shuffle(idx)
+      this.#dataRng.shuffle(idx)
       for (let i = 0; i < s.walkers; i++) pos.set(this.data.subarray(idx[i] * d, (idx[i] + 1) * d), i * d)
     } else {
       for (let i = 0; i < s.walkers; i++) {

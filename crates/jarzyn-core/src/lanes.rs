@@ -199,6 +199,11 @@ mod avx2 {
 /// sum_i g_i^2, in f64. `AVX2` says the caller runs in code compiled for AVX2.
 #[inline(always)]
 pub fn sum_sq<const AVX2: bool>(g: &[f32]) -> f64 {
+  if g.len() < LANES {
+    // Short rows (small d): the lane machinery costs more than the sum; plain order, same on
+    // every CPU (the choice depends on the length alone).
+    return g.iter().map(|&v| (v as f64) * (v as f64)).fold(0.0, |a, b| a + b);
+  }
   #[cfg(target_arch = "x86_64")]
   // SAFETY: AVX2 is only true inside the AVX2 copy made by `avx2_dispatch!`, after detection.
   let mut acc = if AVX2 {
@@ -221,6 +226,15 @@ pub fn sum_sq<const AVX2: bool>(g: &[f32]) -> f64 {
 pub fn diff_dot_and_sum_sq<const AVX2: bool>(x: &[f32], xp: &[f32], g: &[f32]) -> (f64, f64) {
   let n = g.len();
   let (x, xp) = (&x[..n], &xp[..n]);
+  if n < LANES {
+    let (mut dot, mut sq) = (0.0, 0.0);
+    for i in 0..n {
+      let gv = g[i] as f64;
+      dot += (x[i] as f64 - xp[i] as f64) * gv;
+      sq += gv * gv;
+    }
+    return (dot, sq);
+  }
   #[cfg(target_arch = "x86_64")]
   // SAFETY: as in `sum_sq`.
   let (mut dot, mut sq) = if AVX2 {
@@ -245,6 +259,20 @@ pub fn diff_dot_and_sum_sq<const AVX2: bool>(x: &[f32], xp: &[f32], g: &[f32]) -
 pub fn ula_row<const AVX2: bool>(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[f32], hf: f32, sf: f32) -> (f64, f64) {
   let n = x.len();
   let (xp, g, z) = (&mut xp[..n], &g[..n], &z[..n]);
+  if n < LANES {
+    let (mut dot, mut sq) = (0.0, 0.0);
+    for j in 0..n {
+      let old = x[j];
+      let gv = g[j];
+      let new = old - hf * gv + sf * z[j];
+      xp[j] = old;
+      x[j] = new;
+      let gd = gv as f64;
+      dot += (new as f64 - old as f64) * gd;
+      sq += gd * gd;
+    }
+    return (dot, sq);
+  }
   #[cfg(target_arch = "x86_64")]
   // SAFETY: as in `sum_sq`.
   let (mut dot, mut sq) = if AVX2 {
