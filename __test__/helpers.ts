@@ -233,6 +233,11 @@ export function throwsJarzyn(t: ExecutionContext, f: () => unknown, Class: Error
   } catch (e) {
     err = e
   }
+  return checkJarzynError(t, err, Class, code, label)
+}
+
+/** The checks behind {@link throwsJarzyn}, for an error already caught (or `undefined` if none was). */
+export function checkJarzynError(t: ExecutionContext, err: unknown, Class: ErrorCtor, code: string, label = ''): Error | undefined {
   if (err === undefined) {
     t.fail(`${label}: expected ${Class.name} ${code}, nothing was thrown`)
     return undefined

@@ -9,7 +9,8 @@ import { join } from 'node:path'
 
 import type { ExecutionContext } from 'ava'
 
-import { GaussianMixtureEnergy, isJarzynError, Trainer } from '../ts/index'
+import { GaussianMixtureEnergy, Trainer } from '../ts/index'
+import { checkJarzynError } from './helpers'
 import type { Energy, IterationStats, ObserveReport, ParamInfo, Profiler, Sampler, SurrogateGrad, TrainerOptions } from '../ts/index'
 
 // ---------------------------------------------------------------------------------------------
@@ -256,12 +257,5 @@ export async function rejectsJarzyn(
   } catch (e) {
     err = e
   }
-  if (err === undefined) {
-    t.fail(`${label}: expected ${Class.name} ${code}, nothing was thrown`)
-    return undefined
-  }
-  t.true(isJarzynError(err), `${label}: not a jarzyn error: ${String(err)}`)
-  t.is((err as Error).constructor, Class, `${label}: class ${(err as Error).constructor?.name}, expected ${Class.name} (${String(err)})`)
-  t.is((err as { code?: string }).code, code, `${label}: code (${String(err)})`)
-  return err as Error & Record<string, unknown>
+  return checkJarzynError(t, err, Class, code, label) as (Error & Record<string, unknown>) | undefined
 }

@@ -349,20 +349,7 @@ fn eval_grad_chunk_inner<const AVX2: bool>(
     for (e, &v) in eb.iter_mut().zip(&u[..nb]) {
       *e = v as f32;
     }
-    for ((row, g), gm) in xb
-      .chunks_exact(d)
-      .zip(gb.chunks_exact_mut(d))
-      .zip(gamma.chunks_exact(k))
-    {
-      g.fill(0.0);
-      for i in 0..k {
-        let c = gm[i] as f32 * kp.inv_var[i];
-        let a = &kp.means[i * d..(i + 1) * d];
-        for ((gv, &xv), &av) in g.iter_mut().zip(row).zip(a) {
-          *gv += c * (xv - av);
-        }
-      }
-    }
+    kp.grad_rows(xb, &gamma[..nb * k], gb, d);
   }
 }
 
@@ -391,7 +378,6 @@ pub struct WalkerPart {
 #[allow(clippy::too_many_arguments)]
 fn eval_record_inner<const AVX2: bool>(
   kp: &KernelParams,
-  k: usize,
   d: usize,
   xc: &[f32],
   ec: &mut [f32],
@@ -405,21 +391,10 @@ fn eval_record_inner<const AVX2: bool>(
   for j in 0..n {
     ec[j] = u[j] as f32;
   }
-  for j in 0..n {
-    let row = &xc[j * d..(j + 1) * d];
-    let g = &mut gc[j * d..(j + 1) * d];
-    g.fill(0.0);
-    for i in 0..k {
-      let c = gamma[j * k + i] as f32 * kp.inv_var[i];
-      let a = &kp.means[i * d..(i + 1) * d];
-      for ((gv, &xv), &av) in g.iter_mut().zip(row).zip(a) {
-        *gv += c * (xv - av);
-      }
-    }
-  }
+  kp.grad_rows(xc, gamma, gc, d);
 }
 
-avx2_dispatch!(fn eval_record = eval_record_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32], gamma: &mut [f64], sq: &mut [f64], u: &mut [f64]));
+avx2_dispatch!(fn eval_record = eval_record_inner::<AVX2>(kp: &KernelParams, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32], gamma: &mut [f64], sq: &mut [f64], u: &mut [f64]));
 
 /// Weighted sums of one chunk from recorded responsibilities: weights exp(A_j - max_chunk).
 #[inline(always)]
@@ -501,7 +476,6 @@ impl WalkerGradKernel {
     let n = e.len();
     eval_record(
       &self.kp,
-      self.k,
       self.d,
       x,
       e,
@@ -653,6 +627,26 @@ pub(crate) struct KernelParams {
 }
 
 impl KernelParams {
+  /// grad_x U = sum_i gamma_i (x - a_i) / s_i^2 of each row, from its responsibilities.
+  #[inline(always)]
+  fn grad_rows(&self, rows: &[f32], gamma: &[f64], grads: &mut [f32], d: usize) {
+    let k = self.z.len();
+    for ((row, g), gm) in rows
+      .chunks_exact(d)
+      .zip(grads.chunks_exact_mut(d))
+      .zip(gamma.chunks_exact(k))
+    {
+      g.fill(0.0);
+      for i in 0..k {
+        let c = gm[i] as f32 * self.inv_var[i];
+        let a = &self.means[i * d..(i + 1) * d];
+        for ((gv, &xv), &av) in g.iter_mut().zip(row).zip(a) {
+          *gv += c * (xv - av);
+        }
+      }
+    }
+  }
+
   /// U, responsibilities and squared distances of the `u.len()` points of `rows` (the softmax four
   /// points at a time under AVX2: the same operations, so the same bits as one at a time).
   #[inline(always)]

@@ -12,6 +12,17 @@ pub fn combine(a: [f64; LANES]) -> f64 {
   ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
 }
 
+/// One element's ULA step: writes the new x and the old one into xp, returns (dot term, square term).
+#[inline(always)]
+fn ula_elem(x: &mut f32, xp: &mut f32, g: f32, z: f32, hf: f32, sf: f32) -> (f64, f64) {
+  let old = *x;
+  let new = old - hf * g + sf * z;
+  *xp = old;
+  *x = new;
+  let gd = g as f64;
+  ((new as f64 - old as f64) * gd, gd * gd)
+}
+
 #[inline(always)]
 fn arr(s: &[f32]) -> [f32; LANES] {
   s.try_into().expect("chunk of LANES")
@@ -262,14 +273,9 @@ pub fn ula_row<const AVX2: bool>(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[
   if n < LANES {
     let (mut dot, mut sq) = (0.0, 0.0);
     for j in 0..n {
-      let old = x[j];
-      let gv = g[j];
-      let new = old - hf * gv + sf * z[j];
-      xp[j] = old;
-      x[j] = new;
-      let gd = gv as f64;
-      dot += (new as f64 - old as f64) * gd;
-      sq += gd * gd;
+      let (a, b) = ula_elem(&mut x[j], &mut xp[j], g[j], z[j], hf, sf);
+      dot += a;
+      sq += b;
     }
     return (dot, sq);
   }
@@ -285,14 +291,9 @@ pub fn ula_row<const AVX2: bool>(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[
   let full = n - n % LANES;
   for l in 0..n - full {
     let j = full + l;
-    let old = x[j];
-    let gv = g[j];
-    let new = old - hf * gv + sf * z[j];
-    xp[j] = old;
-    x[j] = new;
-    let gd = gv as f64;
-    dot[l] += (new as f64 - old as f64) * gd;
-    sq[l] += gd * gd;
+    let (a, b) = ula_elem(&mut x[j], &mut xp[j], g[j], z[j], hf, sf);
+    dot[l] += a;
+    sq[l] += b;
   }
   (combine(dot), combine(sq))
 }

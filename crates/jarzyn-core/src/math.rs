@@ -11,21 +11,37 @@ const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// Adding and subtracting 1.5 * 2^52 rounds to the nearest integer (ties to even) for |x| < 2^51.
 const ROUND: f64 = 6_755_399_441_055_744.0;
 
+/// Range handling and reduction x = k ln2 + r, |r| <= ln2/2, shared by [`exp`] and [`exp_f32`]:
+/// Err holds the result for NaN, huge and tiny inputs.
+#[inline(always)]
+fn reduce_exp(x: f64) -> Result<(f64, f64), f64> {
+  if x.is_nan() {
+    return Err(x);
+  }
+  if x < -708.0 {
+    return Err(0.0);
+  }
+  if x > 709.0 {
+    return Err(f64::INFINITY);
+  }
+  let k = (x * LOG2E + ROUND) - ROUND;
+  Ok((k, (x - k * LN2_HI) - k * LN2_LO))
+}
+
+/// 2^k for an integral k in the normal range.
+#[inline(always)]
+fn pow2(k: f64) -> f64 {
+  f64::from_bits(((k as i64 + 1023) as u64) << 52)
+}
+
 /// exp(x). Below -708 the result is 0 (subnormals are not produced); above 709 it is +inf; NaN
 /// stays NaN.
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
-  if x.is_nan() {
-    return x;
-  }
-  if x < -708.0 {
-    return 0.0;
-  }
-  if x > 709.0 {
-    return f64::INFINITY;
-  }
-  let k = (x * LOG2E + ROUND) - ROUND;
-  let r = (x - k * LN2_HI) - k * LN2_LO;
+  let (k, r) = match reduce_exp(x) {
+    Ok(kr) => kr,
+    Err(special) => return special,
+  };
   // Taylor series of exp on |r| <= ln2/2: the degree-11 term bounds the error below 3e-15.
   let p = 1.0
     + r
@@ -46,8 +62,7 @@ pub fn exp(x: f64) -> f64 {
                                   * (1.0 / 40_320.0
                                     + r
                                       * (1.0 / 362_880.0 + r * (1.0 / 3_628_800.0 + r * (1.0 / 39_916_800.0)))))))))));
-  let bits = ((k as i64 + 1023) as u64) << 52;
-  p * f64::from_bits(bits)
+  p * pow2(k)
 }
 
 /// ln(x) for finite x > 0 (normal numbers); ln(0) = -inf, negative or NaN gives NaN, +inf gives +inf.
@@ -84,23 +99,16 @@ pub fn ln(x: f64) -> f64 {
 /// bottleneck of the Gaussian-mixture kernels.
 #[inline(always)]
 pub fn exp_f32(x: f64) -> f64 {
-  if x.is_nan() {
-    return x;
-  }
-  if x < -708.0 {
-    return 0.0;
-  }
-  if x > 709.0 {
-    return f64::INFINITY;
-  }
-  let k = (x * LOG2E + ROUND) - ROUND;
-  let r = (x - k * LN2_HI) - k * LN2_LO;
+  let (k, r) = match reduce_exp(x) {
+    Ok(kr) => kr,
+    Err(special) => return special,
+  };
   // Degree 8 on |r| <= ln2/2: error below 2e-10; evaluated in two halves to shorten the chain.
   let r2 = r * r;
   let lo = 1.0 + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0)));
   let hi = 1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40_320.0))));
   let p = lo + (r2 * r2) * hi;
-  p * f64::from_bits(((k as i64 + 1023) as u64) << 52)
+  p * pow2(k)
 }
 
 /// ln(x) to about 1e-10 absolute for x in [1, 2^60] (a softmax normaliser): shorter series than [`ln`].
@@ -131,7 +139,10 @@ pub mod x4 {
 
   use super::{LN2_HI, LN2_LO, LOG2E, ROUND};
 
-  /// exp_f32 of each lane. SAFETY: the CPU must support AVX2. NaN lanes give NaN (any payload).
+  /// exp_f32 of each lane. NaN lanes give NaN (any payload).
+  ///
+  /// # Safety
+  /// The CPU must support AVX2.
   #[inline(always)]
   pub unsafe fn exp_f32(x: __m256d) -> __m256d {
     let one = _mm256_set1_pd(1.0);
@@ -196,7 +207,10 @@ pub mod x4 {
     )
   }
 
-  /// ln_f32 of each lane, for finite lanes >= 1 (a softmax normaliser). SAFETY: AVX2.
+  /// ln_f32 of each lane, for finite lanes >= 1 (a softmax normaliser).
+  ///
+  /// # Safety
+  /// The CPU must support AVX2.
   #[inline(always)]
   pub unsafe fn ln_f32_ge1(x: __m256d) -> __m256d {
     let bits = _mm256_castpd_si256(x);
