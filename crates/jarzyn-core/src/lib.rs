@@ -6,6 +6,8 @@
 #![deny(clippy::all)]
 
 pub mod bandwidth;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod dispatch;
 pub mod error;
 pub mod gmm;
