@@ -18,6 +18,9 @@ pub enum CoreError {
   BadState(&'static str),
   #[error("out of memory allocating {0} bytes")]
   OutOfMemory(usize),
+  /// A compute backend (CUDA) is unavailable or failed; the message says why.
+  #[error("{0}")]
+  Backend(String),
 }
 
 impl CoreError {
@@ -29,6 +32,7 @@ impl CoreError {
       CoreError::AllWalkersInvalid { .. } => "ERR_JARZYN_ALL_WALKERS_INVALID",
       CoreError::BadState(_) => "ERR_JARZYN_BAD_STATE",
       CoreError::OutOfMemory(_) => "ERR_JARZYN_OUT_OF_MEMORY",
+      CoreError::Backend(_) => "ERR_JARZYN_BACKEND",
     }
   }
 

@@ -15,6 +15,8 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::excessive_precision)]
 
 pub mod bandwidth;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod dispatch;
 pub mod error;
 pub mod gmm;

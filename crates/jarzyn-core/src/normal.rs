@@ -20,30 +20,30 @@
 
 use crate::philox::{philox_lanes, Counter, LANES};
 
-const LN2: f32 = core::f32::consts::LN_2;
-const HALF_PI: f32 = core::f32::consts::FRAC_PI_2;
-const SQRT_HALF_BITS: u32 = 0x3F35_04F3; // f32 nearest sqrt(1/2)
+pub(crate) const LN2: f32 = core::f32::consts::LN_2;
+pub(crate) const HALF_PI: f32 = core::f32::consts::FRAC_PI_2;
+pub(crate) const SQRT_HALF_BITS: u32 = 0x3F35_04F3; // f32 nearest sqrt(1/2)
 
 // Polynomial and scaling constants, named once so that the scalar and the SIMD code use the very
 // same f32 values (each is the correctly rounded f32 of the expression).
-const L3: f32 = 1.0 / 3.0;
-const L5: f32 = 1.0 / 5.0;
-const L7: f32 = 1.0 / 7.0;
-const L9: f32 = 1.0 / 9.0;
-const S3: f32 = -1.0 / 6.0;
-const S5: f32 = 1.0 / 120.0;
-const S7: f32 = -1.0 / 5040.0;
-const S9: f32 = 1.0 / 362_880.0;
-const S11: f32 = -1.0 / 39_916_800.0;
-const C2: f32 = -0.5;
-const C4: f32 = 1.0 / 24.0;
-const C6: f32 = -1.0 / 720.0;
-const C8: f32 = 1.0 / 40_320.0;
-const C10: f32 = -1.0 / 3_628_800.0;
-const C12: f32 = 1.0 / 479_001_600.0;
-const INV_2_32: f32 = 1.0 / 4_294_967_296.0;
-const INV_2_33: f32 = 1.0 / 8_589_934_592.0;
-const INV_2_30: f32 = 1.0 / 1_073_741_824.0;
+pub(crate) const L3: f32 = 1.0 / 3.0;
+pub(crate) const L5: f32 = 1.0 / 5.0;
+pub(crate) const L7: f32 = 1.0 / 7.0;
+pub(crate) const L9: f32 = 1.0 / 9.0;
+pub(crate) const S3: f32 = -1.0 / 6.0;
+pub(crate) const S5: f32 = 1.0 / 120.0;
+pub(crate) const S7: f32 = -1.0 / 5040.0;
+pub(crate) const S9: f32 = 1.0 / 362_880.0;
+pub(crate) const S11: f32 = -1.0 / 39_916_800.0;
+pub(crate) const C2: f32 = -0.5;
+pub(crate) const C4: f32 = 1.0 / 24.0;
+pub(crate) const C6: f32 = -1.0 / 720.0;
+pub(crate) const C8: f32 = 1.0 / 40_320.0;
+pub(crate) const C10: f32 = -1.0 / 3_628_800.0;
+pub(crate) const C12: f32 = 1.0 / 479_001_600.0;
+pub(crate) const INV_2_32: f32 = 1.0 / 4_294_967_296.0;
+pub(crate) const INV_2_33: f32 = 1.0 / 8_589_934_592.0;
+pub(crate) const INV_2_30: f32 = 1.0 / 1_073_741_824.0;
 
 /// ln(u) for u in (0, 1]: exponent split plus an atanh series on [sqrt(1/2), sqrt(2)).
 #[inline(always)]

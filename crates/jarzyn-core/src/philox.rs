@@ -11,10 +11,10 @@
 //! - c2    = step bits 0..32
 //! - c3    = stream tag (bits 24..32) | step bits 32..56
 
-const M0: u32 = 0xD251_1F53;
-const M1: u32 = 0xCD9E_8D57;
-const W0: u32 = 0x9E37_79B9;
-const W1: u32 = 0xBB67_AE85;
+pub(crate) const M0: u32 = 0xD251_1F53;
+pub(crate) const M1: u32 = 0xCD9E_8D57;
+pub(crate) const W0: u32 = 0x9E37_79B9;
+pub(crate) const W1: u32 = 0xBB67_AE85;
 
 /// Independent purposes draw from disjoint counter ranges, so adding a consumer never shifts
 /// the numbers another one sees.

@@ -1,0 +1,354 @@
+//! CUDA backend tests (feature `cuda`).
+//!
+//! Without a GPU: `available()` gives a clear Err and never panics; the kernel source compiles to
+//! PTX with NVRTC when NVRTC can be loaded (skipped otherwise: set JARZYN_NVRTC to a libnvrtc.so,
+//! e.g. from `pip install nvidia-cuda-nvrtc-cu12`).
+//! With a GPU (skipped cleanly without one): CPU and GPU agree on Philox blocks, Box-Muller,
+//! normals (bits), positions after moves (bits), log-weights (round-off), and the Jarzynski
+//! identity holds on the GPU.
+#![cfg(feature = "cuda")]
+
+use jarzyn_core::cuda::{self, nvrtc, CudaBackend, CudaSampler};
+use jarzyn_core::normal::{box_muller, fill_normals};
+use jarzyn_core::philox::{key_from_seed, philox4x32_10, Counter, Stream};
+use jarzyn_core::{Observation, Sampler, SamplerConfig, Scheme};
+
+fn gpu() -> Option<CudaBackend> {
+  match cuda::available() {
+    Err(e) => {
+      println!("skipped: no CUDA device ({e})");
+      None
+    }
+    Ok(_) => Some(CudaBackend::new().expect("CUDA available but the backend failed to start")),
+  }
+}
+
+#[test]
+fn available_is_an_error_or_a_device_never_a_panic() {
+  let r = std::panic::catch_unwind(cuda::available).expect("available() must not panic");
+  match r {
+    Ok(info) => {
+      println!("CUDA device: {info:?}");
+      assert!(info.driver_version >= cuda::MIN_DRIVER_VERSION);
+      assert!(info.device_count >= 1);
+    }
+    Err(e) => {
+      println!("CUDA unavailable: {e}");
+      assert!(!e.is_empty());
+      // The reason names what is missing, not a Rust panic location.
+      assert!(
+        e.contains("libcuda") || e.contains("cuInit") || e.contains("driver") || e.contains("device"),
+        "{e}"
+      );
+      // Second call: same answer (probed once), still no panic.
+      assert_eq!(cuda::available().unwrap_err(), e);
+      // Starting the backend or a sampler gives ERR_JARZYN_BACKEND with the same reason.
+      let err = match CudaSampler::new(SamplerConfig {
+        walkers: 4,
+        dim: 2,
+        step_size: 0.1,
+        seed: 1,
+        threads: 1,
+        weighted: true,
+      }) {
+        Err(err) => err,
+        Ok(_) => panic!("sampler without a device"),
+      };
+      assert_eq!(err.code(), "ERR_JARZYN_BACKEND");
+      assert!(err.to_string().contains(&e));
+    }
+  }
+}
+
+#[test]
+fn kernels_compile_with_nvrtc() {
+  let ver = match nvrtc::version() {
+    Err(e) => {
+      println!("skipped: {e}");
+      return;
+    }
+    Ok(v) => v,
+  };
+  println!("NVRTC {:?} from {}", ver.0, ver.1);
+  // CUDA 13's NVRTC dropped architectures below 7.5; 12.x still has them.
+  let archs: &[&str] = if ver.0 .0 >= 13 {
+    &["compute_75", "compute_90"]
+  } else {
+    &["compute_70", "compute_80", "compute_90"]
+  };
+  for arch in archs {
+    let ptx = nvrtc::kernels_ptx(arch).unwrap_or_else(|e| panic!("{arch}: {e}"));
+    for k in [
+      "jz_philox",
+      "jz_box_muller",
+      "jz_normals",
+      "jz_move",
+      "jz_observe",
+      "jz_summary",
+      "jz_gather_f32",
+      "jz_gather_f64",
+      "jz_fill_f64",
+    ] {
+      assert!(ptx.contains(&format!(".entry {k}(")), "{arch}: no entry {k}");
+    }
+    // --fmad=false: no fused multiply-add in the kernels that must give the CPU's bits. The
+    // summary's exp() (libdevice) uses fma by design; it only has to agree to round-off.
+    for (entry, body) in ptx.split(".entry ").skip(1).map(|b| (b.split('(').next().unwrap(), b)) {
+      if entry != "jz_summary" {
+        assert!(!body.contains("fma."), "{arch}: fused multiply-add in {entry}");
+        // Every float add/sub/mul carries .rn, which ptxas never contracts into an fma.
+        for op in ["add.f32", "sub.f32", "mul.f32", "add.f64", "sub.f64", "mul.f64"] {
+          assert!(!body.contains(op), "{arch}: contractible {op} in {entry}");
+        }
+      }
+      // No approximate division / square root / transcendental anywhere.
+      assert!(!body.contains(".approx"), "{arch}: approximate instruction in {entry}");
+    }
+  }
+  // A syntax error is reported with NVRTC's log, not a panic.
+  let e = nvrtc::compile("extern \"C\" __global__ void k( { }", "bad.cu", archs[0]).unwrap_err();
+  assert!(e.contains("compilation"), "{e}");
+}
+
+// ----------------------------------------------------------------------------------------------
+// GPU tests.
+
+#[test]
+fn gpu_philox_matches_cpu() {
+  let Some(b) = gpu() else { return };
+  let mut st = 0x9E37_79B9_7F4A_7C15u64;
+  let mut next = || {
+    st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (st >> 32) as u32
+  };
+  for trial in 0..8 {
+    let key = if trial == 0 { [u32::MAX; 2] } else { [next(), next()] };
+    let mut ctrs: Vec<[u32; 4]> = (0..100_000).map(|_| [next(), next(), next(), next()]).collect();
+    ctrs[0] = [0; 4];
+    ctrs[1] = [u32::MAX; 4];
+    let got = b.philox(&ctrs, key).unwrap();
+    for (c, g) in ctrs.iter().zip(&got) {
+      assert_eq!(*g, philox4x32_10(*c, key), "ctr {c:?} key {key:?}");
+    }
+  }
+  // Random123's known answer.
+  assert_eq!(
+    b.philox(&[[0; 4]], [0, 0]).unwrap()[0],
+    [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
+  );
+}
+
+#[test]
+fn gpu_box_muller_matches_cpu_bits() {
+  let Some(b) = gpu() else { return };
+  let mut pairs = Vec::new();
+  let edges = [0u32, 1, 2, u32::MAX, u32::MAX - 1, 0x8000_0000, 0x7FFF_FFFF, 0x4000_0000, 0xC000_0000, 0x3FFF_FFFF];
+  for &a in &edges {
+    for &c in &edges {
+      pairs.push((a, c));
+    }
+  }
+  let mut st = 0x2545_F491_4F6C_DD1Du64;
+  for _ in 0..1_000_000 {
+    st ^= st << 13;
+    st ^= st >> 7;
+    st ^= st << 17;
+    pairs.push(((st >> 32) as u32, st as u32));
+  }
+  let got = b.box_muller(&pairs).unwrap();
+  for (&(a, c), &(z0, z1)) in pairs.iter().zip(&got) {
+    let (e0, e1) = box_muller(a, c);
+    assert_eq!((z0.to_bits(), z1.to_bits()), (e0.to_bits(), e1.to_bits()), "a {a:#x} b {c:#x}");
+  }
+}
+
+#[test]
+fn gpu_normals_match_cpu_bits() {
+  let Some(b) = gpu() else { return };
+  let key = key_from_seed(0x1234_5678_9abc_def0);
+  for (step, walker0) in [(0u64, 0u32), (7, 1_000_000), (1 << 35, u32::MAX - 5000)] {
+    let ctr = Counter::new(Stream::Noise, step);
+    for dim in [1usize, 2, 3, 4, 5, 7, 8, 9, 17, 64, 100] {
+      let walkers = 4097;
+      let got = b.normals(key, ctr, walker0, walkers, dim).unwrap();
+      let mut want = vec![0f32; walkers * dim];
+      fill_normals(key, ctr, walker0, dim, &mut want);
+      for i in 0..want.len() {
+        assert_eq!(got[i].to_bits(), want[i].to_bits(), "dim {dim} index {i}");
+      }
+    }
+  }
+}
+
+struct Gauss {
+  mean: Vec<f64>,
+  sigma: f64,
+}
+
+impl Gauss {
+  fn eval(&self, x: &[f32], d: usize, e: &mut [f32], g: &mut [f32]) {
+    let inv = 1.0 / (self.sigma * self.sigma);
+    for (i, row) in x.chunks_exact(d).enumerate() {
+      let mut u = 0.0;
+      for c in 0..d {
+        let dx = row[c] as f64 - self.mean[c];
+        u += 0.5 * dx * dx * inv;
+        g[i * d + c] = (dx * inv) as f32;
+      }
+      e[i] = u as f32;
+    }
+  }
+}
+
+fn schedule(k: usize, steps: usize, d: usize) -> Gauss {
+  let t = k as f64 / steps as f64;
+  Gauss {
+    mean: (0..d).map(|c| 1.5 * t * (c as f64 + 1.0) / d as f64).collect(),
+    sigma: 1.0 + 0.6 * t,
+  }
+}
+
+fn init_positions(n: usize, d: usize, g: &Gauss, seed: u64) -> Vec<f32> {
+  let mut x = vec![0f32; n * d];
+  fill_normals(key_from_seed(seed), Counter::new(Stream::Init, 0), 0, d, &mut x);
+  for row in x.chunks_exact_mut(d) {
+    for c in 0..d {
+      row[c] = (g.mean[c] + g.sigma * row[c] as f64) as f32;
+    }
+  }
+  x
+}
+
+/// CPU and GPU samplers driven with the same energies: positions identical (bits) after every
+/// move, log-weights equal to round-off (bit-equality is expected too, and reported).
+#[test]
+fn gpu_sampler_matches_cpu_sampler() {
+  if gpu().is_none() {
+    return;
+  }
+  for (n, d, weighted) in [(5000usize, 3usize, true), (3000, 8, true), (2000, 37, true), (3000, 5, false)] {
+    let cfg = SamplerConfig {
+      walkers: n,
+      dim: d,
+      step_size: 0.07,
+      seed: 42 + d as u64,
+      threads: 2,
+      weighted,
+    };
+    let steps = 20;
+    let mut cpu = Sampler::new(cfg.clone()).unwrap();
+    let mut gpu = CudaSampler::new(cfg).unwrap();
+    let x0 = init_positions(n, d, &schedule(0, steps, d), 7);
+    cpu.positions.as_mut_slice().copy_from_slice(&x0);
+    gpu.set_positions(&x0).unwrap();
+    let (mut e, mut g) = (vec![0f32; n], vec![0f32; n * d]);
+    schedule(0, steps, d).eval(&x0, d, &mut e, &mut g);
+    cpu.observe(Observation::External { energy: &e, grad: &g }).unwrap();
+    gpu.observe(Observation::External { energy: &e, grad: &g }).unwrap();
+    let mut weight_bits_differ = 0usize;
+    for k in 1..=steps {
+      cpu.move_walkers().unwrap();
+      gpu.move_walkers().unwrap();
+      let xg = gpu.positions().unwrap();
+      let xc = cpu.positions.as_slice();
+      for i in 0..xc.len() {
+        assert_eq!(xg[i].to_bits(), xc[i].to_bits(), "n {n} d {d} step {k} index {i}");
+      }
+      schedule(k, steps, d).eval(xc, d, &mut e, &mut g);
+      let rc = cpu.observe(Observation::External { energy: &e, grad: &g }).unwrap();
+      let rg = gpu.observe(Observation::External { energy: &e, grad: &g }).unwrap();
+      assert_eq!(rc, rg);
+      let (ac, ag) = (cpu.log_weights.as_slice(), gpu.log_weights().unwrap());
+      for i in 0..n {
+        assert!((ac[i] - ag[i]).abs() <= 1e-12 * (1.0 + ac[i].abs()), "step {k} walker {i}: {} vs {}", ac[i], ag[i]);
+        weight_bits_differ += (ac[i].to_bits() != ag[i].to_bits()) as usize;
+      }
+      let (sc, sg) = (cpu.summary(), gpu.summary().unwrap());
+      assert!((sc.log_sum - sg.log_sum).abs() < 1e-9 * (1.0 + sc.log_sum.abs()), "{sc:?} {sg:?}");
+      assert!((sc.ess() - sg.ess()).abs() < 1e-9 * sc.ess().max(1.0), "{sc:?} {sg:?}");
+      assert_eq!(sc.zero, sg.zero);
+      if k % 7 == 0 {
+        // Same weights (to round-off) and the same uniforms: the same ancestors, except where
+        // a round-off difference moves a cumulative weight across a uniform (reported).
+        let ancc = cpu.resample(Scheme::Systematic).unwrap();
+        let ancg = gpu.resample(Scheme::Systematic).unwrap();
+        let diff = ancc.iter().zip(&ancg).filter(|(a, b)| a != b).count();
+        println!("n {n} d {d} step {k}: {diff} ancestors differ");
+        assert!(diff <= n / 1000 + 2);
+        if diff == 0 {
+          let xg = gpu.positions().unwrap();
+          assert_eq!(xg, cpu.positions.as_slice());
+        } else {
+          gpu.set_positions(cpu.positions.as_slice()).unwrap();
+        }
+      }
+    }
+    println!("n {n} d {d} weighted {weighted}: {weight_bits_differ} log-weight values not bit-identical");
+  }
+}
+
+/// The foundation's Jarzynski identity test, on the GPU: log Z ratio and weighted means of a
+/// Gaussian path within 4 standard errors.
+#[test]
+fn gpu_jarzynski_identity() {
+  if gpu().is_none() {
+    return;
+  }
+  for (h, ess_fraction) in [(0.1, 0.0), (0.5, 0.0), (0.1, 0.5)] {
+    let (n, d, steps) = (100_000usize, 3usize, 25usize);
+    let mut s = CudaSampler::new(SamplerConfig {
+      walkers: n,
+      dim: d,
+      step_size: h,
+      seed: 100,
+      threads: 2,
+      weighted: true,
+    })
+    .unwrap();
+    let g0 = schedule(0, steps, d);
+    let x0 = init_positions(n, d, &g0, 0xabc);
+    s.set_positions(&x0).unwrap();
+    let (mut e, mut gr) = (vec![0f32; n], vec![0f32; n * d]);
+    g0.eval(&x0, d, &mut e, &mut gr);
+    s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
+    let mut var_absorbed = 0.0;
+    for k in 1..=steps {
+      s.move_walkers().unwrap();
+      let x = s.positions().unwrap();
+      schedule(k, steps, d).eval(&x, d, &mut e, &mut gr);
+      s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
+      if k < steps {
+        let sm = s.summary().unwrap();
+        if sm.ess() < ess_fraction * n as f64 {
+          var_absorbed += sm.cv2() / n as f64;
+          s.resample(Scheme::Systematic).unwrap();
+        }
+      }
+    }
+    let sm = s.summary().unwrap();
+    let gk = schedule(steps, steps, d);
+    let exact = d as f64 * (gk.sigma / g0.sigma).ln();
+    let got = s.log_normalizer_ratio().unwrap();
+    let tol = 4.0 * (var_absorbed + sm.cv2() / n as f64).sqrt() + 1e-3;
+    assert!((got - exact).abs() < tol, "h {h}: log Z ratio {got} vs {exact} (tol {tol})");
+    let p = s.normalized_weights().unwrap();
+    let x = s.positions().unwrap();
+    for c in 0..d {
+      let m: f64 = (0..n).map(|i| p[i] * x[i * d + c] as f64).sum();
+      let v: f64 = (0..n).map(|i| p[i] * p[i] * (x[i * d + c] as f64 - m).powi(2)).sum();
+      let tol = 4.0 * v.sqrt() + 1e-3;
+      assert!((m - gk.mean[c]).abs() < tol, "h {h}: mean coord {c} {m} vs {} (tol {tol})", gk.mean[c]);
+    }
+    if ess_fraction > 0.0 {
+      assert!(s.resamplings() > 0);
+    }
+  }
+}
+
+/// Write the PTX to $JARZYN_DUMP_PTX (a path) when set: for inspection.
+#[test]
+fn dump_ptx_when_asked() {
+  let Ok(path) = std::env::var("JARZYN_DUMP_PTX") else { return };
+  let arch = std::env::var("JARZYN_PTX_ARCH").unwrap_or_else(|_| "compute_90".into());
+  std::fs::write(path, nvrtc::kernels_ptx(&arch).unwrap()).unwrap();
+}
