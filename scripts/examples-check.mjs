@@ -79,5 +79,6 @@ if (unlisted.length > 0 || !existsSync(join(ROOT, 'dist', 'index.js'))) {
 }
 
 rmSync(tmp, { recursive: true, force: true })
-console.log(`\nexamples check: ${passed} passed, ${failed} failed, ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+console.log(`\nexamples check took ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+console.log(`examples: ${passed} passed, ${failed} failed`)
 process.exit(failed ? 1 : 0)
