@@ -34,6 +34,20 @@ fn pow2(k: f64) -> f64 {
   f64::from_bits(((k as i64 + 1023) as u64) << 52)
 }
 
+/// x = 2^e m with m in (sqrt(1/2), sqrt(2)], for finite x > 0 (normal numbers): the reduction of
+/// [`ln`] and [`ln_f32`].
+#[inline(always)]
+fn split_ln(x: f64) -> (i64, f64) {
+  let bits = x.to_bits();
+  let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+  let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+  if m > std::f64::consts::SQRT_2 {
+    m *= 0.5;
+    e += 1;
+  }
+  (e, m)
+}
+
 /// exp(x). Below -708 the result is 0 (subnormals are not produced); above 709 it is +inf; NaN
 /// stays NaN.
 #[inline(always)]
@@ -74,13 +88,7 @@ pub fn ln(x: f64) -> f64 {
   if x == f64::INFINITY {
     return x;
   }
-  let bits = x.to_bits();
-  let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
-  let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-  if m > std::f64::consts::SQRT_2 {
-    m *= 0.5;
-    e += 1;
-  }
+  let (e, m) = split_ln(x);
   // ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 0.1716: terms up to t^15 leave < 1e-13.
   let t = (m - 1.0) / (m + 1.0);
   let t2 = t * t;
@@ -117,13 +125,7 @@ pub fn ln_f32(x: f64) -> f64 {
   if !(x > 0.0) || x == f64::INFINITY {
     return ln(x);
   }
-  let bits = x.to_bits();
-  let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
-  let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-  if m > std::f64::consts::SQRT_2 {
-    m *= 0.5;
-    e += 1;
-  }
+  let (e, m) = split_ln(x);
   let t = (m - 1.0) / (m + 1.0);
   let t2 = t * t;
   let s = 1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 * (1.0 / 9.0))));

@@ -8,6 +8,9 @@
 //! identity holds on the GPU.
 #![cfg(feature = "cuda")]
 
+mod common;
+
+use common::{schedule, Gauss};
 use jarzyn_core::cuda::{self, nvrtc, CudaBackend, CudaSampler};
 use jarzyn_core::normal::{box_muller, fill_normals};
 use jarzyn_core::philox::{key_from_seed, philox4x32_10, Counter, Stream};
@@ -142,7 +145,18 @@ fn gpu_philox_matches_cpu() {
 fn gpu_box_muller_matches_cpu_bits() {
   let Some(b) = gpu() else { return };
   let mut pairs = Vec::new();
-  let edges = [0u32, 1, 2, u32::MAX, u32::MAX - 1, 0x8000_0000, 0x7FFF_FFFF, 0x4000_0000, 0xC000_0000, 0x3FFF_FFFF];
+  let edges = [
+    0u32,
+    1,
+    2,
+    u32::MAX,
+    u32::MAX - 1,
+    0x8000_0000,
+    0x7FFF_FFFF,
+    0x4000_0000,
+    0xC000_0000,
+    0x3FFF_FFFF,
+  ];
   for &a in &edges {
     for &c in &edges {
       pairs.push((a, c));
@@ -158,7 +172,11 @@ fn gpu_box_muller_matches_cpu_bits() {
   let got = b.box_muller(&pairs).unwrap();
   for (&(a, c), &(z0, z1)) in pairs.iter().zip(&got) {
     let (e0, e1) = box_muller(a, c);
-    assert_eq!((z0.to_bits(), z1.to_bits()), (e0.to_bits(), e1.to_bits()), "a {a:#x} b {c:#x}");
+    assert_eq!(
+      (z0.to_bits(), z1.to_bits()),
+      (e0.to_bits(), e1.to_bits()),
+      "a {a:#x} b {c:#x}"
+    );
   }
 }
 
@@ -180,34 +198,6 @@ fn gpu_normals_match_cpu_bits() {
   }
 }
 
-struct Gauss {
-  mean: Vec<f64>,
-  sigma: f64,
-}
-
-impl Gauss {
-  fn eval(&self, x: &[f32], d: usize, e: &mut [f32], g: &mut [f32]) {
-    let inv = 1.0 / (self.sigma * self.sigma);
-    for (i, row) in x.chunks_exact(d).enumerate() {
-      let mut u = 0.0;
-      for c in 0..d {
-        let dx = row[c] as f64 - self.mean[c];
-        u += 0.5 * dx * dx * inv;
-        g[i * d + c] = (dx * inv) as f32;
-      }
-      e[i] = u as f32;
-    }
-  }
-}
-
-fn schedule(k: usize, steps: usize, d: usize) -> Gauss {
-  let t = k as f64 / steps as f64;
-  Gauss {
-    mean: (0..d).map(|c| 1.5 * t * (c as f64 + 1.0) / d as f64).collect(),
-    sigma: 1.0 + 0.6 * t,
-  }
-}
-
 fn init_positions(n: usize, d: usize, g: &Gauss, seed: u64) -> Vec<f32> {
   let mut x = vec![0f32; n * d];
   fill_normals(key_from_seed(seed), Counter::new(Stream::Init, 0), 0, d, &mut x);
@@ -226,7 +216,12 @@ fn gpu_sampler_matches_cpu_sampler() {
   if gpu().is_none() {
     return;
   }
-  for (n, d, weighted) in [(5000usize, 3usize, true), (3000, 8, true), (2000, 37, true), (3000, 5, false)] {
+  for (n, d, weighted) in [
+    (5000usize, 3usize, true),
+    (3000, 8, true),
+    (2000, 37, true),
+    (3000, 5, false),
+  ] {
     let cfg = SamplerConfig {
       walkers: n,
       dim: d,
@@ -260,11 +255,19 @@ fn gpu_sampler_matches_cpu_sampler() {
       assert_eq!(rc, rg);
       let (ac, ag) = (cpu.log_weights.as_slice(), gpu.log_weights().unwrap());
       for i in 0..n {
-        assert!((ac[i] - ag[i]).abs() <= 1e-12 * (1.0 + ac[i].abs()), "step {k} walker {i}: {} vs {}", ac[i], ag[i]);
+        assert!(
+          (ac[i] - ag[i]).abs() <= 1e-12 * (1.0 + ac[i].abs()),
+          "step {k} walker {i}: {} vs {}",
+          ac[i],
+          ag[i]
+        );
         weight_bits_differ += (ac[i].to_bits() != ag[i].to_bits()) as usize;
       }
       let (sc, sg) = (cpu.summary(), gpu.summary().unwrap());
-      assert!((sc.log_sum - sg.log_sum).abs() < 1e-9 * (1.0 + sc.log_sum.abs()), "{sc:?} {sg:?}");
+      assert!(
+        (sc.log_sum - sg.log_sum).abs() < 1e-9 * (1.0 + sc.log_sum.abs()),
+        "{sc:?} {sg:?}"
+      );
       assert!((sc.ess() - sg.ess()).abs() < 1e-9 * sc.ess().max(1.0), "{sc:?} {sg:?}");
       assert_eq!(sc.zero, sg.zero);
       if k % 7 == 0 {
@@ -330,14 +333,21 @@ fn gpu_jarzynski_identity() {
     let exact = d as f64 * (gk.sigma / g0.sigma).ln();
     let got = s.log_normalizer_ratio().unwrap();
     let tol = 4.0 * (var_absorbed + sm.cv2() / n as f64).sqrt() + 1e-3;
-    assert!((got - exact).abs() < tol, "h {h}: log Z ratio {got} vs {exact} (tol {tol})");
+    assert!(
+      (got - exact).abs() < tol,
+      "h {h}: log Z ratio {got} vs {exact} (tol {tol})"
+    );
     let p = s.normalized_weights().unwrap();
     let x = s.positions().unwrap();
     for c in 0..d {
       let m: f64 = (0..n).map(|i| p[i] * x[i * d + c] as f64).sum();
       let v: f64 = (0..n).map(|i| p[i] * p[i] * (x[i * d + c] as f64 - m).powi(2)).sum();
       let tol = 4.0 * v.sqrt() + 1e-3;
-      assert!((m - gk.mean[c]).abs() < tol, "h {h}: mean coord {c} {m} vs {} (tol {tol})", gk.mean[c]);
+      assert!(
+        (m - gk.mean[c]).abs() < tol,
+        "h {h}: mean coord {c} {m} vs {} (tol {tol})",
+        gk.mean[c]
+      );
     }
     if ess_fraction > 0.0 {
       assert!(s.resamplings() > 0);
@@ -348,7 +358,9 @@ fn gpu_jarzynski_identity() {
 /// Write the PTX to $JARZYN_DUMP_PTX (a path) when set: for inspection.
 #[test]
 fn dump_ptx_when_asked() {
-  let Ok(path) = std::env::var("JARZYN_DUMP_PTX") else { return };
+  let Ok(path) = std::env::var("JARZYN_DUMP_PTX") else {
+    return;
+  };
   let arch = std::env::var("JARZYN_PTX_ARCH").unwrap_or_else(|_| "compute_90".into());
   std::fs::write(path, nvrtc::kernels_ptx(&arch).unwrap()).unwrap();
 }

@@ -5,37 +5,12 @@
 //! of the self-normalised estimators, computed from the weights themselves, plus the O(1/N_eff)
 //! bias of a ratio estimator.
 
+mod common;
+
+use common::{schedule, Gauss};
 use jarzyn_core::normal::fill_normals;
 use jarzyn_core::philox::{key_from_seed, Counter, Stream};
 use jarzyn_core::{Observation, Sampler, SamplerConfig, Scheme};
-
-struct Gauss {
-  mean: Vec<f64>,
-  sigma: f64,
-}
-
-impl Gauss {
-  fn eval(&self, x: &[f32], d: usize, e: &mut [f32], g: &mut [f32]) {
-    let inv = 1.0 / (self.sigma * self.sigma);
-    for (i, row) in x.chunks_exact(d).enumerate() {
-      let mut u = 0.0;
-      for c in 0..d {
-        let dx = row[c] as f64 - self.mean[c];
-        u += 0.5 * dx * dx * inv;
-        g[i * d + c] = (dx * inv) as f32;
-      }
-      e[i] = u as f32;
-    }
-  }
-}
-
-fn schedule(k: usize, steps: usize, d: usize) -> Gauss {
-  let t = k as f64 / steps as f64;
-  Gauss {
-    mean: (0..d).map(|c| 1.5 * t * (c as f64 + 1.0) / d as f64).collect(),
-    sigma: 1.0 + 0.6 * t,
-  }
-}
 
 fn exact_init(s: &mut Sampler, g: &Gauss, seed: u64) {
   let d = s.dim();

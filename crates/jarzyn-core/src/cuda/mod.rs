@@ -31,7 +31,13 @@ pub fn kernel_source() -> String {
   use crate::normal::*;
   use crate::philox::{M0, M1, W0, W1};
   let mut s = String::from("// generated from crates/jarzyn-core/src/{philox,normal}.rs\n");
-  for (n, v) in [("M0", M0), ("M1", M1), ("W0", W0), ("W1", W1), ("SQRT_HALF_BITS", SQRT_HALF_BITS)] {
+  for (n, v) in [
+    ("M0", M0),
+    ("M1", M1),
+    ("W0", W0),
+    ("W1", W1),
+    ("SQRT_HALF_BITS", SQRT_HALF_BITS),
+  ] {
     s += &format!("#define {n} 0x{v:08X}u\n");
   }
   let f: [(&str, f32); 20] = [
@@ -88,7 +94,8 @@ fn probe() -> Result<DeviceInfo, String> {
   if !unsafe { sys::is_culib_present() } {
     return Err("no CUDA driver: libcuda.so.1 (or libcuda.so) could not be loaded; install the NVIDIA driver".into());
   }
-  result::init().map_err(|e| format!("cuInit failed: {e} (no usable GPU, or the driver does not match the kernel module)"))?;
+  result::init()
+    .map_err(|e| format!("cuInit failed: {e} (no usable GPU, or the driver does not match the kernel module)"))?;
   let mut v = 0;
   // SAFETY: valid out-pointer.
   unsafe { sys::cuDriverGetVersion(&mut v) }
@@ -151,7 +158,18 @@ mod tests {
   fn prelude_defines_every_constant_the_kernels_use() {
     let src = kernel_source();
     for name in [
-      "M0", "M1", "W0", "W1", "SQRT_HALF_BITS", "LN2_F", "HALF_PI_F", "L3_F", "L9_F", "S11_F", "C12_F", "INV_2_33_F",
+      "M0",
+      "M1",
+      "W0",
+      "W1",
+      "SQRT_HALF_BITS",
+      "LN2_F",
+      "HALF_PI_F",
+      "L3_F",
+      "L9_F",
+      "S11_F",
+      "C12_F",
+      "INV_2_33_F",
     ] {
       assert!(src.contains(&format!("#define {name} ")), "{name}");
       assert!(KERNELS_CU.contains(name), "{name} unused");

@@ -20,7 +20,14 @@ struct Api {
   path: String,
   version: unsafe extern "C" fn(*mut c_int, *mut c_int) -> Res,
   error_string: unsafe extern "C" fn(Res) -> *const c_char,
-  create: unsafe extern "C" fn(*mut Prog, *const c_char, *const c_char, c_int, *const *const c_char, *const *const c_char) -> Res,
+  create: unsafe extern "C" fn(
+    *mut Prog,
+    *const c_char,
+    *const c_char,
+    c_int,
+    *const *const c_char,
+    *const *const c_char,
+  ) -> Res,
   compile: unsafe extern "C" fn(Prog, c_int, *const *const c_char) -> Res,
   log_size: unsafe extern "C" fn(Prog, *mut usize) -> Res,
   log: unsafe extern "C" fn(Prog, *mut c_char) -> Res,
@@ -134,7 +141,14 @@ pub fn compile(src: &str, name: &str, arch: &str) -> Result<String, String> {
   let mut prog: Prog = std::ptr::null_mut();
   // SAFETY: NVRTC C API with valid NUL-terminated strings; the program is destroyed below.
   unsafe {
-    let r = (a.create)(&mut prog, csrc.as_ptr(), cname.as_ptr(), 0, std::ptr::null(), std::ptr::null());
+    let r = (a.create)(
+      &mut prog,
+      csrc.as_ptr(),
+      cname.as_ptr(),
+      0,
+      std::ptr::null(),
+      std::ptr::null(),
+    );
     if r != 0 {
       return Err(format!("nvrtcCreateProgram: {}", err(a, r)));
     }

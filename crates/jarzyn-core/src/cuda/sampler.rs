@@ -60,9 +60,9 @@ impl CudaBackend {
     let ptx = nvrtc::kernels_ptx(&info.arch()).map_err(CoreError::Backend)?;
     let ctx = CudaContext::new(info.ordinal).map_err(be("context"))?;
     let stream = ctx.default_stream();
-    let module = ctx
-      .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
-      .map_err(be("module load (a PTX newer than the driver gives CUDA_ERROR_UNSUPPORTED_PTX_VERSION)"))?;
+    let module = ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx)).map_err(be(
+      "module load (a PTX newer than the driver gives CUDA_ERROR_UNSUPPORTED_PTX_VERSION)",
+    ))?;
     let f = |n: &str| module.load_function(n).map_err(be("function"));
     Ok(CudaBackend {
       f_philox: f("jz_philox")?,
@@ -93,7 +93,11 @@ impl CudaBackend {
     // SAFETY: argument list matches jz_philox; buffers hold 4 n words.
     unsafe { b.launch(grid(n as u64)?) }.map_err(be("launch"))?;
     let out = self.stream.clone_dtoh(&d_out).map_err(be("copy"))?;
-    Ok((0..n).map(|i| [out[4 * i], out[4 * i + 1], out[4 * i + 2], out[4 * i + 3]]).collect())
+    Ok(
+      (0..n)
+        .map(|i| [out[4 * i], out[4 * i + 1], out[4 * i + 2], out[4 * i + 3]])
+        .collect(),
+    )
   }
 
   /// Box-Muller of each word pair (test hook).
@@ -113,10 +117,20 @@ impl CudaBackend {
 
   /// Compact normals as `normal::fill_normals` (test hook).
   pub fn normals(&self, key: [u32; 2], ctr: Counter, walker0: u32, walkers: usize, dim: usize) -> Result<Vec<f32>> {
-    let mut d_out = self.stream.alloc_zeros::<f32>((walkers * dim).max(1)).map_err(be("alloc"))?;
+    let mut d_out = self
+      .stream
+      .alloc_zeros::<f32>((walkers * dim).max(1))
+      .map_err(be("alloc"))?;
     let (n32, d32) = (walkers as u32, dim as u32);
     let mut b = self.stream.launch_builder(&self.f_normals);
-    b.arg(&key[0]).arg(&key[1]).arg(&ctr.c2).arg(&ctr.c3).arg(&walker0).arg(&n32).arg(&d32).arg(&mut d_out);
+    b.arg(&key[0])
+      .arg(&key[1])
+      .arg(&ctr.c2)
+      .arg(&ctr.c3)
+      .arg(&walker0)
+      .arg(&n32)
+      .arg(&d32)
+      .arg(&mut d_out);
     // SAFETY: argument list matches jz_normals; the output holds walkers * dim floats.
     unsafe { b.launch(grid((walkers * dim.div_ceil(4)) as u64)?) }.map_err(be("launch"))?;
     let mut out = self.stream.clone_dtoh(&d_out).map_err(be("copy"))?;
@@ -163,7 +177,11 @@ impl CudaSampler {
     // Validate exactly as the CPU sampler does (cheap: it allocates nothing large on failure).
     if cfg.walkers == 0 || cfg.dim == 0 || cfg.walkers > u32::MAX as usize || cfg.dim > u32::MAX as usize {
       return Err(CoreError::InvalidOption {
-        name: if cfg.walkers == 0 || cfg.walkers > u32::MAX as usize { "walkers" } else { "dim" },
+        name: if cfg.walkers == 0 || cfg.walkers > u32::MAX as usize {
+          "walkers"
+        } else {
+          "dim"
+        },
         reason: "must be a positive integer below 2^32".into(),
       });
     }
@@ -173,11 +191,20 @@ impl CudaSampler {
         reason: "must be a finite number > 0".into(),
       });
     }
-    let nd = cfg.walkers.checked_mul(cfg.dim).ok_or(CoreError::OutOfMemory(usize::MAX))?;
+    let nd = cfg
+      .walkers
+      .checked_mul(cfg.dim)
+      .ok_or(CoreError::OutOfMemory(usize::MAX))?;
     let backend = CudaBackend::new()?;
     let s = &backend.stream;
-    let alloc32 = |n: usize| s.alloc_zeros::<f32>(n.max(1)).map_err(|_| CoreError::OutOfMemory(n * 4));
-    let alloc64 = |n: usize| s.alloc_zeros::<f64>(n.max(1)).map_err(|_| CoreError::OutOfMemory(n * 8));
+    let alloc32 = |n: usize| {
+      s.alloc_zeros::<f32>(n.max(1))
+        .map_err(|_| CoreError::OutOfMemory(n * 4))
+    };
+    let alloc64 = |n: usize| {
+      s.alloc_zeros::<f64>(n.max(1))
+        .map_err(|_| CoreError::OutOfMemory(n * 8))
+    };
     let x = alloc32(nd)?;
     let xp = alloc32(if cfg.weighted { nd } else { 0 })?;
     let g = alloc32(nd)?;
@@ -288,7 +315,11 @@ impl CudaSampler {
   /// One ULA step with the last observed gradient, noise from the same Philox counters as the CPU.
   pub fn move_walkers(&mut self) -> Result<()> {
     match self.phase {
-      Phase::Fresh => return Err(CoreError::BadState("observe() energies and gradients before the first move()")),
+      Phase::Fresh => {
+        return Err(CoreError::BadState(
+          "observe() energies and gradients before the first move()",
+        ))
+      }
       Phase::Moved => {
         return Err(CoreError::BadState(
           "move() called twice: observe() the energies at the moved positions first",
@@ -402,7 +433,13 @@ impl CudaSampler {
     let mut pz = s.alloc_zeros::<u32>(blocks).map_err(be("alloc"))?;
     let (n32, c32) = (n as u32, REDUCE_CHUNK as u32);
     let mut b = s.launch_builder(&self.be.f_summary);
-    b.arg(&self.a).arg(&n32).arg(&c32).arg(&mut pm).arg(&mut ps).arg(&mut ps2).arg(&mut pz);
+    b.arg(&self.a)
+      .arg(&n32)
+      .arg(&c32)
+      .arg(&mut pm)
+      .arg(&mut ps)
+      .arg(&mut ps2)
+      .arg(&mut pz);
     let cfg = LaunchConfig {
       grid_dim: (blocks as u32, 1, 1),
       block_dim: (SUMMARY_THREADS, 1, 1),
@@ -459,7 +496,10 @@ impl CudaSampler {
     let st = self.be.stream.clone();
     let d_anc = st.clone_htod(&anc32).map_err(be("copy"))?;
     if self.scratch32.is_none() {
-      self.scratch32 = Some(st.alloc_zeros::<f32>(n * d).map_err(|_| CoreError::OutOfMemory(n * d * 4))?);
+      self.scratch32 = Some(
+        st.alloc_zeros::<f32>(n * d)
+          .map_err(|_| CoreError::OutOfMemory(n * d * 4))?,
+      );
       self.scratch64 = Some(st.alloc_zeros::<f64>(n).map_err(|_| CoreError::OutOfMemory(n * 8))?);
     }
     let (n32, d32, one) = (n as u32, d as u32, 1u32);
@@ -473,7 +513,8 @@ impl CudaSampler {
       // SAFETY: argument list matches jz_gather_f32; both buffers hold n * width floats.
       unsafe { b.launch(grid(n as u64 * width as u64)?) }.map_err(be("launch"))?;
       let len = n * width as usize;
-      st.memcpy_dtod(&tmp.slice(..len), &mut buf.slice_mut(..len)).map_err(be("copy"))?;
+      st.memcpy_dtod(&tmp.slice(..len), &mut buf.slice_mut(..len))
+        .map_err(be("copy"))?;
       Ok(())
     };
     gather32(&mut self.x, tmp, d32)?;
@@ -488,7 +529,8 @@ impl CudaSampler {
       b.arg(&self.fwd).arg(&d_anc).arg(&n32).arg(&mut *t64);
       // SAFETY: argument list matches jz_gather_f64.
       unsafe { b.launch(grid(n as u64)?) }.map_err(be("launch"))?;
-      st.memcpy_dtod(&t64.slice(..n), &mut self.fwd.slice_mut(..n)).map_err(be("copy"))?;
+      st.memcpy_dtod(&t64.slice(..n), &mut self.fwd.slice_mut(..n))
+        .map_err(be("copy"))?;
     }
     let zero = 0f64;
     let mut b = st.launch_builder(&be_.f_fill_f64);
