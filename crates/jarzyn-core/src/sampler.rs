@@ -431,7 +431,7 @@ impl Sampler {
     let nchunks = n.div_ceil(cw);
     let xs_all = self.positions.as_slice();
     let xp_all = &self.prev_positions;
-    let fwd_all = &self.forward;
+    let fwd = SharedPtr(self.forward.as_mut_ptr());
     let a = SharedPtr(self.log_weights.as_mut_ptr());
     let e = SharedPtr(self.energies.as_mut_ptr());
     let g = SharedPtr(self.gradients.as_mut_ptr());
@@ -460,7 +460,12 @@ impl Sampler {
           } else {
             (&[][..], &[][..])
           };
-          let fw = if weighted { &fwd_all[w0..w0 + nw] } else { &[][..] };
+          // SAFETY: as above; `forward` is empty (never sliced) when unweighted.
+          let fw: &mut [f64] = if weighted {
+            unsafe { fwd.slice(w0, nw) }
+          } else {
+            &mut []
+          };
           let rows = ObserveRows {
             d,
             quarter_h,
@@ -482,13 +487,7 @@ impl Sampler {
     }
     self.invalid_total += report.newly_invalid as u64;
     self.phase = Phase::Observed;
-    if weighted {
-      // Remember U(X) for a possible AIS re-observation without a move.
-      let e = self.energies.as_slice();
-      for (f, &u) in self.forward.iter_mut().zip(e) {
-        *f = u as f64;
-      }
-    }
+    if weighted {}
     if report.invalid == n {
       return Err(CoreError::AllWalkersInvalid { invalid: n, walkers: n });
     }
@@ -751,26 +750,34 @@ fn move_rows_inner<const AVX2: bool>(
   e: &[f32],
   fs: &mut [f64],
 ) {
+  // Zipped row iterators rather than index ranges: for short rows (small d) the bounds checks of
+  // four slices per walker cost more than the arithmetic.
   let d = r.d;
-  for w in 0..a.len() {
-    let row = w * d..(w + 1) * d;
-    let z = &noise[w * r.padded..w * r.padded + d];
-    if !r.weighted {
-      if a[w] == f64::NEG_INFINITY {
+  let z_rows = noise.chunks_exact(r.padded);
+  if !r.weighted {
+    for (((x, g), z), &aw) in xs.chunks_exact_mut(d).zip(gs.chunks_exact(d)).zip(z_rows).zip(a) {
+      if aw == f64::NEG_INFINITY {
         continue;
       }
-      for ((xv, &gv), &zv) in xs[row.clone()].iter_mut().zip(&gs[row]).zip(z) {
+      for ((xv, &gv), &zv) in x.iter_mut().zip(g).zip(&z[..d]) {
         *xv = *xv - r.hf * gv + r.sf * zv;
       }
+    }
+    return;
+  }
+  let rows = xs
+    .chunks_exact_mut(d)
+    .zip(xps.chunks_exact_mut(d))
+    .zip(gs.chunks_exact(d))
+    .zip(z_rows);
+  for ((((x, xp), g), z), ((&aw, &ew), f)) in rows.zip(a.iter().zip(e).zip(fs.iter_mut())) {
+    if aw == f64::NEG_INFINITY {
+      xp.copy_from_slice(x);
+      *f = 0.0;
       continue;
     }
-    if a[w] == f64::NEG_INFINITY {
-      xps[row.clone()].copy_from_slice(&xs[row]);
-      fs[w] = 0.0;
-      continue;
-    }
-    let (dot, g2) = ula_row::<AVX2>(&mut xs[row.clone()], &mut xps[row.clone()], &gs[row], z, r.hf, r.sf);
-    fs[w] = e[w] as f64 + 0.5 * dot + r.quarter_h * g2;
+    let (dot, g2) = ula_row::<AVX2>(x, xp, g, &z[..d], r.hf, r.sf);
+    *f = ew as f64 + 0.5 * dot + r.quarter_h * g2;
   }
 }
 
@@ -785,13 +792,14 @@ struct ObserveRows {
 }
 
 /// Weight update of one chunk of walkers. `xs`/`xps` are empty unless a weighted move is pending,
-/// `fw` unless weighted. Returns (newly invalid, invalid).
+/// `fw` unless weighted; `fw` enters as each walker's forward term (or U_old) and leaves as U_new.
+/// Returns (newly invalid, invalid).
 #[inline(always)]
 fn observe_rows_inner<const AVX2: bool>(
   r: &ObserveRows,
   xs: &[f32],
   xps: &[f32],
-  fw: &[f64],
+  fw: &mut [f64],
   a_s: &mut [f64],
   e_s: &[f32],
   g_s: &[f32],
@@ -799,36 +807,59 @@ fn observe_rows_inner<const AVX2: bool>(
   let d = r.d;
   let mut newly = 0usize;
   let mut invalid = 0usize;
-  for w in 0..a_s.len() {
-    let row = w * d..(w + 1) * d;
-    let u_new = e_s[w] as f64;
-    if a_s[w] == f64::NEG_INFINITY {
-      invalid += 1;
-      continue;
-    }
-    let (dot, g2) = if !xs.is_empty() {
-      diff_dot_and_sum_sq::<AVX2>(&xs[row.clone()], &xps[row.clone()], &g_s[row])
-    } else {
-      (0.0, sum_sq::<AVX2>(&g_s[row]))
-    };
-    let mut next = a_s[w];
+  // The new log-weight from U_new, the sums of this walker, and its forward term (or U_old);
+  // true when the walker just became invalid.
+  let update = |aw: &mut f64, u_new: f64, dot: f64, g2: f64, fwv: f64| -> bool {
+    let mut next = *aw;
     if r.weighted {
       match r.phase {
         Phase::Fresh => {}
-        Phase::Moved => next += fw[w] - (u_new - 0.5 * dot + r.quarter_h * g2),
+        Phase::Moved => next += fwv - (u_new - 0.5 * dot + r.quarter_h * g2),
         // AIS increment U_old - U_new; `forward` holds U_old between observations.
-        Phase::Observed => next += fw[w] - u_new,
+        Phase::Observed => next += fwv - u_new,
       }
     }
     if !u_new.is_finite() || !g2.is_finite() || !next.is_finite() {
-      a_s[w] = f64::NEG_INFINITY;
-      newly += 1;
-      invalid += 1;
+      *aw = f64::NEG_INFINITY;
+      true
     } else {
-      a_s[w] = next;
+      *aw = next;
+      false
+    }
+  };
+  if !xs.is_empty() {
+    let rows = g_s.chunks_exact(d).zip(xs.chunks_exact(d)).zip(xps.chunks_exact(d));
+    for ((aw, (&e, fwv)), ((g, x), xp)) in a_s.iter_mut().zip(e_s.iter().zip(fw.iter_mut())).zip(rows) {
+      // Whatever happens, the forward slot then holds U(X) for a possible AIS re-observation.
+      let f_old = std::mem::replace(fwv, e as f64);
+      if *aw == f64::NEG_INFINITY {
+        invalid += 1;
+        continue;
+      }
+      let (dot, g2) = diff_dot_and_sum_sq::<AVX2>(x, xp, g);
+      if update(aw, e as f64, dot, g2, f_old) {
+        newly += 1;
+        invalid += 1;
+      }
+    }
+  } else {
+    // Unweighted samplers have no forward terms: a dummy slot stands in (never read).
+    let mut dummy = 0.0;
+    let mut fws = fw.iter_mut();
+    for ((aw, &e), g) in a_s.iter_mut().zip(e_s).zip(g_s.chunks_exact(d)) {
+      let fwv = fws.next().unwrap_or(&mut dummy);
+      let f_old = std::mem::replace(fwv, e as f64);
+      if *aw == f64::NEG_INFINITY {
+        invalid += 1;
+        continue;
+      }
+      if update(aw, e as f64, 0.0, sum_sq::<AVX2>(g), f_old) {
+        newly += 1;
+        invalid += 1;
+      }
     }
   }
   (newly, invalid)
 }
 
-avx2_dispatch!(fn observe_rows = observe_rows_inner::<AVX2>(r: &ObserveRows, xs: &[f32], xps: &[f32], fw: &[f64], a_s: &mut [f64], e_s: &[f32], g_s: &[f32]) -> (usize, usize));
+avx2_dispatch!(fn observe_rows = observe_rows_inner::<AVX2>(r: &ObserveRows, xs: &[f32], xps: &[f32], fw: &mut [f64], a_s: &mut [f64], e_s: &[f32], g_s: &[f32]) -> (usize, usize));
