@@ -291,7 +291,10 @@ export class Sampler {
   }
 
   /** {@link Sampler.summary} plus the log-normaliser estimate {@link Sampler.logNormalizerRatio}, from one pass. */
-  summaryWithRatio(): WeightSummary & { logNormalizerRatio: number } {
+  summaryWithRatio(): WeightSummary & {
+    /** Estimate of log(Z_now / Z_0), as {@link Sampler.logNormalizerRatio}. */
+    logNormalizerRatio: number
+  } {
     const n = this.#live()
     const s = callNative(() => n.summary())
     return { ...s, logNormalizerRatio: callNative(() => n.logNormAbsorbed()) + s.logMeanWeight }

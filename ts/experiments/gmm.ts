@@ -112,6 +112,8 @@ export interface GmmResult {
   samplerShare: number
   /** Mean milliseconds per iteration in each profiler section. */
   timings: Timings
+  /** What computed the energy (e.g. `'native-gmm'`). */
+  backend: string
   /** How the walkers were initialised, in words (see {@link Trainer.initDescription}). */
   init: string
   /** The per-iteration series, for plots. */
@@ -269,6 +271,7 @@ export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): 
       seconds,
       samplerShare: trainer.profiler.samplerShare(),
       timings,
+      backend: energy.backend,
       init: trainer.initDescription,
       series,
       walkers,
