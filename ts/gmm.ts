@@ -151,10 +151,11 @@ export class GaussianMixtureEnergy implements Energy {
 
   /**
    * The surrogate-loss gradient with the walker side taken straight from the sampler (its positions
-   * and normalised weights), natively: when the sampler has not moved or resampled since this
-   * energy's last `observe`, the walker sums come from that observation's pass (no second pass over
-   * the walkers); otherwise they are computed anew with the same arithmetic, so the result is the
-   * same either way.
+   * and normalised weights), natively: when the sampler's state has not changed since this energy's
+   * last `observe` (no move, observation, resampling or re-initialisation in between), the walker
+   * sums come from that observation's pass (no second pass over the walkers); otherwise they are
+   * computed anew with the same arithmetic, so the result is the same either way. Writes through the
+   * sampler's views are not tracked: observe again after writing positions or log-weights yourself.
    */
   surrogateGradFromSampler(data: Float32Array, sampler: Sampler, profiler?: Profiler): SurrogateGrad {
     const t0 = performance.now()

@@ -186,6 +186,8 @@ pub struct Sampler {
   steps: u64,
   resamplings: u64,
   invalid_total: u64,
+  /// Bumped by every operation of the core that changes positions, weights or observations.
+  generation: u64,
 }
 
 impl Sampler {
@@ -251,6 +253,7 @@ impl Sampler {
       steps: 0,
       resamplings: 0,
       invalid_total: 0,
+      generation: 0,
       cfg,
     })
   }
@@ -267,6 +270,12 @@ impl Sampler {
   /// ULA moves taken so far (the RNG position of the noise stream).
   pub fn steps(&self) -> u64 {
     self.steps
+  }
+  /// Changes whenever the core changes the walkers' state (moves, observations, resamplings,
+  /// re-initialisation, restores): a cheap key for results cached against that state. Writes through
+  /// the JavaScript views are not seen.
+  pub fn generation(&self) -> u64 {
+    self.generation
   }
   pub fn resamplings(&self) -> u64 {
     self.resamplings
@@ -377,6 +386,7 @@ impl Sampler {
       },
     );
     self.steps += 1;
+    self.generation += 1;
     self.phase = Phase::Moved;
     Ok(())
   }
@@ -487,6 +497,7 @@ impl Sampler {
     }
     self.invalid_total += report.newly_invalid as u64;
     self.phase = Phase::Observed;
+    self.generation += 1;
     if weighted {}
     if report.invalid == n {
       return Err(CoreError::AllWalkersInvalid { invalid: n, walkers: n });
@@ -553,6 +564,7 @@ impl Sampler {
     self.log_weights.as_mut_slice().fill(0.0);
     self.log_norm_absorbed = 0.0;
     self.phase = Phase::Fresh;
+    self.generation += 1;
   }
 
   /// Counters and scalars that, with the four buffers, make up the sampler's whole state between
@@ -581,6 +593,7 @@ impl Sampler {
     self.invalid_total = c.invalid_total;
     self.log_norm_absorbed = c.log_norm_absorbed;
     self.phase = if c.observed { Phase::Observed } else { Phase::Fresh };
+    self.generation += 1;
     if self.cfg.weighted {
       let e = self.energies.as_slice();
       for (f, &u) in self.forward.iter_mut().zip(e) {
@@ -705,6 +718,7 @@ impl Sampler {
     self.log_weights.as_mut_slice().fill(0.0);
     self.log_norm_absorbed += s.log_mean();
     self.resamplings += 1;
+    self.generation += 1;
     Ok(ancestors)
   }
 

@@ -19,8 +19,7 @@ pub struct NativeParamGrad {
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct CacheTag {
   positions: usize,
-  steps: u64,
-  resamplings: u64,
+  generation: u64,
   params_version: u64,
 }
 
@@ -37,8 +36,7 @@ pub struct NativeGmm {
 fn tag_of(s: &jarzyn_core::Sampler, params_version: u64) -> CacheTag {
   CacheTag {
     positions: s.positions.addr_range().start,
-    steps: s.steps(),
-    resamplings: s.resamplings(),
+    generation: s.generation(),
     params_version,
   }
 }
