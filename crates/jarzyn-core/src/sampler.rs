@@ -498,7 +498,6 @@ impl Sampler {
     self.invalid_total += report.newly_invalid as u64;
     self.phase = Phase::Observed;
     self.generation += 1;
-    if weighted {}
     if report.invalid == n {
       return Err(CoreError::AllWalkersInvalid { invalid: n, walkers: n });
     }
