@@ -560,36 +560,7 @@ impl CudaSampler {
   }
 }
 
-/// Combine per-chunk (max, sum, sum of squares, zeros) in chunk order, as `weights::summarize`.
+/// Combine the device's per-chunk partials in chunk order, as `weights::summarize` does.
 pub(crate) fn combine_partials(n: usize, pm: &[f64], ps: &[f64], ps2: &[f64], pz: &[u32]) -> WeightSummary {
-  use crate::math;
-  let max = pm.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-  if max == f64::NEG_INFINITY || n == 0 {
-    return WeightSummary {
-      n,
-      max,
-      log_sum: f64::NEG_INFINITY,
-      sum_shifted: 0.0,
-      sum_sq_shifted: 0.0,
-      zero: n,
-    };
-  }
-  let (mut s, mut s2, mut zero) = (0.0, 0.0, 0usize);
-  for i in 0..pm.len() {
-    zero += pz[i] as usize;
-    if pm[i] == f64::NEG_INFINITY {
-      continue;
-    }
-    let f = math::exp(pm[i] - max);
-    s += f * ps[i];
-    s2 += (f * f) * ps2[i];
-  }
-  WeightSummary {
-    n,
-    max,
-    log_sum: max + math::ln(s),
-    sum_shifted: s,
-    sum_sq_shifted: s2,
-    zero,
-  }
+  crate::weights::combine_chunks(n, (0..pm.len()).map(|i| (pm[i], ps[i], ps2[i], pz[i] as usize)))
 }
