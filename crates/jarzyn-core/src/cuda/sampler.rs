@@ -13,7 +13,7 @@ use super::{available, nvrtc, DeviceInfo};
 use crate::error::{CoreError, Result};
 use crate::philox::{key_from_seed, Counter, Stream};
 use crate::resample::{resample, Scheme, Uniforms};
-use crate::sampler::{Observation, ObserveReport, SamplerConfig};
+use crate::sampler::{Observation, ObserveReport, SamplerConfig, SamplerCounters};
 use crate::weights::{normalized_into, WeightSummary, REDUCE_CHUNK};
 
 const THREADS: u32 = 256;
@@ -168,6 +168,7 @@ pub struct CudaSampler {
   steps: u64,
   resamplings: u64,
   invalid_total: u64,
+  generation: u64,
 }
 
 impl CudaSampler {
@@ -239,6 +240,7 @@ impl CudaSampler {
       steps: 0,
       resamplings: 0,
       invalid_total: 0,
+      generation: 0,
     })
   }
 
@@ -261,6 +263,116 @@ impl CudaSampler {
     self.log_norm_absorbed
   }
 
+  /// Changes whenever the walkers' state changes (moves, observations, resamplings, restores,
+  /// copies in): the key for host mirrors of the device buffers.
+  pub fn generation(&self) -> u64 {
+    self.generation
+  }
+  /// Whether walkers have moved since the last observation.
+  pub fn move_pending(&self) -> bool {
+    self.phase == Phase::Moved
+  }
+  pub fn has_observation(&self) -> bool {
+    self.phase != Phase::Fresh
+  }
+
+  /// Change the step size between moves, as [`crate::Sampler::set_step_size`].
+  pub fn set_step_size(&mut self, h: f64) -> Result<()> {
+    if !(h.is_finite() && h > 0.0) {
+      return Err(CoreError::InvalidOption {
+        name: "stepSize",
+        reason: "must be a finite number > 0".into(),
+      });
+    }
+    if self.phase == Phase::Moved {
+      return Err(CoreError::BadState(
+        "cannot change the step size between move() and observe()",
+      ));
+    }
+    self.cfg.step_size = h;
+    Ok(())
+  }
+
+  /// As [`crate::Sampler::reinitialize`]: A = 0, log-normaliser 0, the next observation only records.
+  pub fn reinitialize(&mut self) -> Result<()> {
+    let n32 = self.cfg.walkers as u32;
+    let zero = 0f64;
+    let mut b = self.be.stream.launch_builder(&self.be.f_fill_f64);
+    b.arg(&mut self.a).arg(&n32).arg(&zero);
+    // SAFETY: argument list matches jz_fill_f64; a holds N doubles.
+    unsafe { b.launch(grid(self.cfg.walkers as u64)?) }.map_err(be("launch"))?;
+    self.log_norm_absorbed = 0.0;
+    self.phase = Phase::Fresh;
+    self.summary_cache = None;
+    self.generation += 1;
+    Ok(())
+  }
+
+  /// As [`crate::Sampler::counters`].
+  pub fn counters(&self) -> SamplerCounters {
+    SamplerCounters {
+      steps: self.steps,
+      resamplings: self.resamplings,
+      invalid_total: self.invalid_total,
+      log_norm_absorbed: self.log_norm_absorbed,
+      observed: self.phase == Phase::Observed,
+    }
+  }
+
+  /// As [`crate::Sampler::restore_counters`], after positions, log-weights, energies and gradients
+  /// were copied in ([`CudaSampler::set_positions`] and friends).
+  pub fn restore_counters(&mut self, c: SamplerCounters) -> Result<()> {
+    if !c.log_norm_absorbed.is_finite() {
+      return Err(CoreError::InvalidOption {
+        name: "logNormAbsorbed",
+        reason: "must be finite".into(),
+      });
+    }
+    if self.cfg.weighted {
+      // fwd holds U of the last observation between iterations (jz_observe leaves it so).
+      let e = self.energies()?;
+      let f: Vec<f64> = e.iter().map(|&u| u as f64).collect();
+      self.be.stream.memcpy_htod(&f, &mut self.fwd).map_err(be("copy"))?;
+    }
+    self.steps = c.steps;
+    self.resamplings = c.resamplings;
+    self.invalid_total = c.invalid_total;
+    self.log_norm_absorbed = c.log_norm_absorbed;
+    self.phase = if c.observed { Phase::Observed } else { Phase::Fresh };
+    self.summary_cache = None;
+    self.generation += 1;
+    Ok(())
+  }
+
+  /// Copy energies in (checkpoint restores; an observation copies its own).
+  pub fn set_energies(&mut self, e: &[f32]) -> Result<()> {
+    if e.len() != self.cfg.walkers {
+      return Err(CoreError::BadLength {
+        name: "energies",
+        got: e.len(),
+        expected: self.cfg.walkers,
+      });
+    }
+    self.be.stream.memcpy_htod(e, &mut self.e).map_err(be("copy"))?;
+    self.generation += 1;
+    Ok(())
+  }
+
+  /// Copy gradients in (checkpoint restores; an observation copies its own).
+  pub fn set_gradients(&mut self, g: &[f32]) -> Result<()> {
+    let nd = self.cfg.walkers * self.cfg.dim;
+    if g.len() != nd {
+      return Err(CoreError::BadLength {
+        name: "gradients",
+        got: g.len(),
+        expected: nd,
+      });
+    }
+    self.be.stream.memcpy_htod(g, &mut self.g).map_err(be("copy"))?;
+    self.generation += 1;
+    Ok(())
+  }
+
   /// Copy positions in (N x d, row-major). Only between iterations (no move pending).
   pub fn set_positions(&mut self, x: &[f32]) -> Result<()> {
     let nd = self.cfg.walkers * self.cfg.dim;
@@ -275,6 +387,7 @@ impl CudaSampler {
       return Err(CoreError::BadState("cannot set positions between move() and observe()"));
     }
     self.be.stream.memcpy_htod(x, &mut self.x).map_err(be("copy"))?;
+    self.generation += 1;
     Ok(())
   }
 
@@ -288,6 +401,7 @@ impl CudaSampler {
       });
     }
     self.be.stream.memcpy_htod(a, &mut self.a).map_err(be("copy"))?;
+    self.generation += 1;
     self.summary_cache = None;
     Ok(())
   }
@@ -352,6 +466,7 @@ impl CudaSampler {
     // SAFETY: argument list matches jz_move; buffers sized N x d / N (xp, fwd unused unweighted).
     unsafe { b.launch(grid(self.cfg.walkers as u64)?) }.map_err(be("launch"))?;
     self.steps += 1;
+    self.generation += 1;
     self.phase = Phase::Moved;
     Ok(())
   }
@@ -411,6 +526,7 @@ impl CudaSampler {
     };
     self.invalid_total += report.newly_invalid as u64;
     self.phase = Phase::Observed;
+    self.generation += 1;
     self.summary_cache = None;
     if report.invalid == n {
       return Err(CoreError::AllWalkersInvalid { invalid: n, walkers: n });
@@ -539,6 +655,7 @@ impl CudaSampler {
     unsafe { b.launch(grid(n as u64)?) }.map_err(be("launch"))?;
     self.log_norm_absorbed += s.log_mean();
     self.resamplings += 1;
+    self.generation += 1;
     self.summary_cache = None;
     Ok(ancestors)
   }
