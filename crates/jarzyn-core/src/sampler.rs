@@ -29,6 +29,13 @@ use crate::weights::{normalized_into, summarize, WeightSummary};
 /// derived from the thread count, so that any per-chunk arithmetic is thread-count invariant.
 const CHUNK_FLOATS: usize = 16 * 1024;
 
+/// Walkers per parallel chunk of a d-dimensional sampler, max(1, CHUNK_FLOATS / d): the chunks of
+/// observations and [`Sampler::map_walker_chunks`] (a host-side computation chunked the same way
+/// combines its partial sums in the same order, so it gives the same bits).
+pub fn walker_chunk(dim: usize) -> usize {
+  (CHUNK_FLOATS / dim.max(1)).max(1)
+}
+
 /// Options of a sampler, validated by [`Sampler::new`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplerConfig {
@@ -109,7 +116,8 @@ impl<T> Drop for RawBuf<T> {
 }
 
 impl<T: Copy + Default + Send + Sync + 'static> FixedBuf<T> {
-  fn new(len: usize) -> Result<Self> {
+  /// `len` zeroed elements (e.g. host mirrors of a device sampler's buffers, viewed from JavaScript).
+  pub fn new(len: usize) -> Result<Self> {
     let mut v = Vec::new();
     v.try_reserve_exact(len)
       .map_err(|_| CoreError::OutOfMemory(len * std::mem::size_of::<T>()))?;
@@ -310,7 +318,7 @@ impl Sampler {
   }
 
   fn chunk_walkers(&self) -> usize {
-    (CHUNK_FLOATS / self.cfg.dim).max(1)
+    walker_chunk(self.cfg.dim)
   }
 
   /// One ULA step X <- X - h grad U(X) + sqrt(2h) xi with the last observed gradient.

@@ -1,9 +1,10 @@
 //! CUDA backend (cargo feature `cuda`): the ULA move, the Jarzynski weight update and the
 //! log-weight summary on an NVIDIA GPU, through `cudarc` with the driver loaded at run time.
 //!
-//! - Building needs no CUDA. At run time [`available`] needs `libcuda.so.1` (NVIDIA driver for
-//!   CUDA 12.2 or newer) and a device; the kernels need NVRTC (`libnvrtc.so`, found by
-//!   [`nvrtc`]), which compiles `kernels.cu` to PTX at first use (cached per process).
+//! - Building needs no CUDA. At run time [`available`] needs `libcuda.so.1` (Windows:
+//!   `nvcuda.dll`; NVIDIA driver for CUDA 12.2 or newer) and a device; the kernels need NVRTC
+//!   (`libnvrtc.so`, Windows `nvrtc64_120_0.dll`, found by [`nvrtc`]), which compiles `kernels.cu`
+//!   to PTX at first use (cached per process).
 //! - Bits: Philox blocks, normals and positions after moves are computed by the same IEEE
 //!   operations as the CPU (kernels.cu says which), so they are meant to be bit-identical; the
 //!   weight summary uses a block tree reduction and agrees with the CPU to round-off only.
@@ -92,7 +93,14 @@ fn probe() -> Result<DeviceInfo, String> {
   use cudarc::driver::{result, sys};
   // SAFETY: only tries to dlopen the driver library.
   if !unsafe { sys::is_culib_present() } {
-    return Err("no CUDA driver: libcuda.so.1 (or libcuda.so) could not be loaded; install the NVIDIA driver".into());
+    let lib = if cfg!(windows) {
+      "nvcuda.dll"
+    } else {
+      "libcuda.so.1 (or libcuda.so)"
+    };
+    return Err(format!(
+      "no CUDA driver: {lib} could not be loaded; install the NVIDIA driver"
+    ));
   }
   result::init()
     .map_err(|e| format!("cuInit failed: {e} (no usable GPU, or the driver does not match the kernel module)"))?;

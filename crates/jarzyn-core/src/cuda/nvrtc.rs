@@ -3,7 +3,9 @@
 //! cudarc can load NVRTC too, but its library-name list is fixed by the CUDA API version it was
 //! built for (12.2 here) and misses CUDA 13's `libnvrtc.so.13`, and it panics when the library is
 //! absent. This loader tries `$JARZYN_NVRTC` (a full path), `libnvrtc.so`, `.so.13`, `.so.12`,
-//! `.so.11.2` and `$CUDA_HOME/lib64/libnvrtc.so`, and reports failures as `Err(String)`.
+//! `.so.11.2` and `$CUDA_HOME/lib64/libnvrtc.so` (on Windows: `nvrtc64_130_0.dll`,
+//! `nvrtc64_120_0.dll`, `nvrtc64_112_0.dll` on the loader path, then in `%CUDA_PATH%\bin` and
+//! `%CUDA_PATH%\bin\x64`), and reports failures as `Err(String)`.
 //!
 //! The kernels are compiled with `--fmad=false` (no fused multiply-add, so the f32/f64 arithmetic
 //! rounds as on the CPU) and the precise division and square root (NVRTC's defaults, stated).
@@ -40,10 +42,26 @@ struct Api {
 unsafe impl Send for Api {}
 unsafe impl Sync for Api {}
 
+/// NVRTC's file names on Windows: one DLL per major version (`nvrtc64_120_0.dll` for every 12.x).
+const WINDOWS_NAMES: [&str; 3] = ["nvrtc64_130_0.dll", "nvrtc64_120_0.dll", "nvrtc64_112_0.dll"];
+
 fn candidates() -> Vec<String> {
   let mut v = Vec::new();
   if let Ok(p) = std::env::var("JARZYN_NVRTC") {
     v.push(p);
+  }
+  if cfg!(windows) {
+    // The loader path (PATH, the application's folder), then the toolkit's bin folder (CUDA 13
+    // puts its DLLs in bin\x64).
+    v.extend(WINDOWS_NAMES.iter().map(|n| n.to_string()));
+    for var in ["CUDA_PATH", "CUDA_HOME"] {
+      if let Ok(h) = std::env::var(var) {
+        for dir in ["bin", "bin\\x64"] {
+          v.extend(WINDOWS_NAMES.iter().map(|n| format!("{h}\\{dir}\\{n}")));
+        }
+      }
+    }
+    return v;
   }
   for n in ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"] {
     v.push(n.to_string());
@@ -88,8 +106,13 @@ fn load() -> Result<Api, String> {
     };
     return Ok(api);
   }
+  let lib = if cfg!(windows) {
+    "nvrtc64_120_0.dll"
+  } else {
+    "libnvrtc.so"
+  };
   Err(format!(
-    "NVRTC not found (tried {}); install the CUDA toolkit's NVRTC (e.g. `pip install nvidia-cuda-nvrtc-cu12`) and set JARZYN_NVRTC to the path of libnvrtc.so",
+    "NVRTC not found (tried {}); install the CUDA toolkit's NVRTC (e.g. `pip install nvidia-cuda-nvrtc-cu12`) and set JARZYN_NVRTC to the path of {lib}",
     tried.join(", ")
   ))
 }
