@@ -31,7 +31,7 @@ export declare class NativeGmm {
   walkerParamGrad(sampler: NativeSampler): NativeParamGrad
   /**
    * Evaluate U and grad U at the sampler's walkers straight into its buffers and observe, folding
-   * the next iteration's walker-weighted parameter gradient into the same pass.
+   * the next iteration's walker-weighted parameter gradient into the same pass (CPU samplers).
    */
   observeSampler(sampler: NativeSampler): NativeObserveReport
   /** Exact samples into `out` (n x d); returns each sample's component. */
@@ -41,10 +41,26 @@ export declare class NativeGmm {
 }
 
 export declare class NativeSampler {
-  constructor(walkers: number, dim: number, stepSize: number, seedLo: number, seedHi: number, threads: number, weighted: boolean)
+  /**
+   * `cuda`: try the CUDA sampler first; if it cannot be made, the CPU sampler runs and
+   * `fallbackReason` says why.
+   */
+  constructor(walkers: number, dim: number, stepSize: number, seedLo: number, seedHi: number, threads: number, weighted: boolean, cuda?: boolean | undefined | null)
+  /** 'cpu' or 'cuda': what runs the walkers. */
+  get device(): string
+  /** Why a CUDA sampler was asked for and the CPU one runs; null otherwise. */
+  get fallbackReason(): string | null
+  /** The GPU of a CUDA sampler; null on the CPU. */
+  get deviceInfo(): NativeDeviceInfo | null
+  /**
+   * CUDA: make the view `which` (0 positions, 1 gradients, 2 energies, 3 log-weights) current
+   * (one copy from the device if it is stale); with `write`, JS may write it, so it is copied to
+   * the device before the next operation that reads it. A no-op on the CPU.
+   */
+  syncView(which: number, write: boolean): void
   /**
    * `which`: 0 positions, 1 gradients (Float32Array); made once, the memory lives as long as
-   * the view does, even after dispose().
+   * the view does, even after dispose(). On CUDA these are the host mirrors.
    */
   f32View(which: number): Float32Array
   /** `which`: 2 energies (Float32Array). */
@@ -53,7 +69,8 @@ export declare class NativeSampler {
   logWeightView(): Float64Array
   /**
    * Observe energies and gradients at the current positions. Passing the sampler's own
-   * `energies`/`gradients` views is the zero-copy path; any other array is copied in.
+   * `energies`/`gradients` views is the zero-copy path (CUDA: one copy of each to the device);
+   * any other array is copied in.
    */
   observe(energy: Float32Array, grad: Float32Array): NativeObserveReport
   move(): void
@@ -81,11 +98,21 @@ export declare class NativeSampler {
   reinitialize(): void
   /** [steps, resamplings, invalidTotal, logNormAbsorbed, observed (0/1)]. */
   getCounters(): Array<number>
+  /**
+   * Restore counters after the four views were written back (CUDA: the written views are copied
+   * to the device first).
+   */
   setCounters(c: Array<number>): void
-  /** Frees the thread pool and scratch memory. Views stay readable until collected. */
+  /**
+   * Frees the thread pool and scratch memory (CUDA: the device memory). Views stay readable
+   * until collected.
+   */
   dispose(): void
   get disposed(): boolean
 }
+
+/** Probe the CUDA driver, device 0 and NVRTC (once per process; never throws). */
+export declare function cudaStatus(): NativeCudaStatus
 
 /**
  * Fill `out` with the standard normals that walkers `walker0 ..` draw at `step` of `stream`
@@ -98,6 +125,33 @@ export declare function fillNormalsNative(out: Float32Array, dim: number, seedLo
  * yardstick for "fraction of bandwidth reached".
  */
 export declare function measureCopyBandwidth(bytes: number, repeats: number, threads: number): number
+
+/** Whether CUDA samplers can be made here, and on what. */
+export interface NativeCudaStatus {
+  /** The addon was built with the CUDA backend (Linux, Windows). */
+  built: boolean
+  /** A driver (CUDA 12.2+), a device and NVRTC were found. */
+  available: boolean
+  /** Why not, when not available. */
+  reason?: string
+  device?: NativeDeviceInfo
+  /** NVRTC's version, e.g. "12.9", and the library loaded. */
+  nvrtcVersion?: string
+  nvrtcPath?: string
+  /** Why NVRTC could not be loaded (also when the driver or device is what is missing). */
+  nvrtcError?: string
+}
+
+/** The device a CUDA sampler runs on. */
+export interface NativeDeviceInfo {
+  ordinal: number
+  name: string
+  ccMajor: number
+  ccMinor: number
+  totalMemory: number
+  driverVersion: number
+  deviceCount: number
+}
 
 /** Counts of an observation. */
 export interface NativeObserveReport {

@@ -4,7 +4,9 @@ use jarzyn_core::{CoreError, GaussianMixture};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::sampler::{NativeObserveReport, NativeSampler};
+#[cfg(jarzyn_cuda)]
+use crate::cuda::{bit, CudaEngine, A, E, G, X};
+use crate::sampler::{Engine, NativeObserveReport, NativeSampler};
 use crate::{addr_range, js_err, overlaps};
 
 /// Parameter gradient and mean energy of a weighted set of points.
@@ -39,6 +41,17 @@ fn tag_of(s: &jarzyn_core::Sampler, params_version: u64) -> CacheTag {
     generation: s.generation(),
     params_version,
   }
+}
+
+/// The mixture's U and grad U at a CUDA sampler's walkers, then the weight update (the host path
+/// of cuda.rs until the device has its own), with the mirror bookkeeping: reads positions and
+/// log-weights, writes log-weights, energies and gradients.
+#[cfg(jarzyn_cuda)]
+pub(crate) fn observe_cuda(c: &mut CudaEngine, gmm: &NativeGmm) -> Result<jarzyn_core::ObserveReport> {
+  c.op(bit(X) | bit(A), bit(A) | bit(E) | bit(G), |s| {
+    crate::cuda::gmm_observe_on_cuda(s, &gmm.model, &gmm.pool)
+  })
+  .map_err(js_err)
 }
 
 fn bad(name: &'static str, reason: &str) -> Error {
@@ -181,19 +194,28 @@ impl NativeGmm {
   /// from the last observation's pass when the sampler has not changed since, else computed anew
   /// (the same arithmetic either way, so the same bits).
   #[napi]
-  pub fn walker_param_grad(&self, sampler: &NativeSampler) -> Result<NativeParamGrad> {
-    let s = sampler.sampler()?;
-    if let Some((tag, g, u)) = &self.walker_cache {
-      if *tag == tag_of(s, self.params_version) {
-        return Ok(NativeParamGrad {
-          grad: Float64Array::new(g.clone()),
-          mean_energy: *u,
-        });
+  pub fn walker_param_grad(&self, sampler: &mut NativeSampler) -> Result<NativeParamGrad> {
+    let (g, u) = match sampler.engine_mut()? {
+      Engine::Cpu(s) => {
+        if let Some((tag, g, u)) = &self.walker_cache {
+          if *tag == tag_of(s, self.params_version) {
+            return Ok(NativeParamGrad {
+              grad: Float64Array::new(g.clone()),
+              mean_energy: *u,
+            });
+          }
+        }
+        let kern = self.model.walker_grad_kernel();
+        let parts = s.map_walker_chunks(|x, a| kern.standalone(x, a));
+        kern.combine(&parts).map_err(js_err)?
       }
-    }
-    let kern = self.model.walker_grad_kernel();
-    let parts = s.map_walker_chunks(|x, a| kern.standalone(x, a));
-    let (g, u) = kern.combine(&parts).map_err(js_err)?;
+      #[cfg(jarzyn_cuda)]
+      Engine::Cuda(c) => c
+        .op(bit(X) | bit(A), 0, |s| {
+          crate::cuda::gmm_walker_grad_on_cuda(s, &self.model, &self.pool)
+        })
+        .map_err(js_err)?,
+    };
     Ok(NativeParamGrad {
       grad: Float64Array::new(g),
       mean_energy: u,
@@ -201,20 +223,29 @@ impl NativeGmm {
   }
 
   /// Evaluate U and grad U at the sampler's walkers straight into its buffers and observe, folding
-  /// the next iteration's walker-weighted parameter gradient into the same pass.
+  /// the next iteration's walker-weighted parameter gradient into the same pass (CPU samplers).
   #[napi]
   pub fn observe_sampler(&mut self, sampler: &mut NativeSampler) -> Result<NativeObserveReport> {
     let version = self.params_version;
-    let s = sampler.sampler_mut()?;
-    let kern = self.model.walker_grad_kernel();
-    let (report, parts) = s
-      .observe_with_state(
-        || kern.scratch(),
-        |sc, x, e, g| kern.eval(sc, x, e, g),
-        |sc, x, a| kern.after(sc, x, a),
-      )
-      .map_err(js_err)?;
-    self.walker_cache = kern.combine(&parts).ok().map(|(g, u)| (tag_of(s, version), g, u));
+    let report = match sampler.engine_mut()? {
+      Engine::Cpu(s) => {
+        let kern = self.model.walker_grad_kernel();
+        let (report, parts) = s
+          .observe_with_state(
+            || kern.scratch(),
+            |sc, x, e, g| kern.eval(sc, x, e, g),
+            |sc, x, a| kern.after(sc, x, a),
+          )
+          .map_err(js_err)?;
+        self.walker_cache = kern.combine(&parts).ok().map(|(g, u)| (tag_of(s, version), g, u));
+        report
+      }
+      #[cfg(jarzyn_cuda)]
+      Engine::Cuda(c) => {
+        self.walker_cache = None;
+        observe_cuda(c, self)?
+      }
+    };
     Ok(NativeObserveReport {
       newly_invalid: report.newly_invalid as u32,
       invalid: report.invalid as u32,
@@ -250,16 +281,24 @@ impl NativeGmm {
     step: f64,
     stratified: bool,
   ) -> Result<()> {
-    let s = sampler.sampler_mut()?;
-    self
-      .model
-      .sample(
-        s.positions.as_mut_slice(),
-        ((seed_hi as u64) << 32) | seed_lo as u64,
-        step as u64,
-        stratified,
-      )
-      .map_err(js_err)?;
+    let seed = ((seed_hi as u64) << 32) | seed_lo as u64;
+    match sampler.engine_mut()? {
+      Engine::Cpu(s) => {
+        self
+          .model
+          .sample(s.positions.as_mut_slice(), seed, step as u64, stratified)
+          .map_err(js_err)?;
+      }
+      #[cfg(jarzyn_cuda)]
+      Engine::Cuda(c) => {
+        // Into the host mirror; copied to the device before the next operation that reads it.
+        self
+          .model
+          .sample(c.positions.as_mut_slice(), seed, step as u64, stratified)
+          .map_err(js_err)?;
+        c.positions_written();
+      }
+    }
     Ok(())
   }
 }

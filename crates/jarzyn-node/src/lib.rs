@@ -8,9 +8,72 @@ use std::ops::Range;
 use jarzyn_core::CoreError;
 use napi::bindgen_prelude::*;
 
+#[cfg(jarzyn_cuda)]
+mod cuda;
 mod gmm;
 mod rng;
 mod sampler;
+
+use napi_derive::napi;
+
+/// Why there is no CUDA backend in a build without it (macOS).
+#[cfg(not(jarzyn_cuda))]
+pub(crate) const NO_CUDA_BUILD: &str =
+  "this build of jarzyn has no CUDA backend (it is built for Linux and Windows only)";
+
+/// Whether CUDA samplers can be made here, and on what.
+#[napi(object)]
+pub struct NativeCudaStatus {
+  /// The addon was built with the CUDA backend (Linux, Windows).
+  pub built: bool,
+  /// A driver (CUDA 12.2+), a device and NVRTC were found.
+  pub available: bool,
+  /// Why not, when not available.
+  pub reason: Option<String>,
+  pub device: Option<sampler::NativeDeviceInfo>,
+  /// NVRTC's version, e.g. "12.9", and the library loaded.
+  pub nvrtc_version: Option<String>,
+  pub nvrtc_path: Option<String>,
+  /// Why NVRTC could not be loaded (also when the driver or device is what is missing).
+  pub nvrtc_error: Option<String>,
+}
+
+/// Probe the CUDA driver, device 0 and NVRTC (once per process; never throws).
+#[napi]
+pub fn cuda_status() -> NativeCudaStatus {
+  #[cfg(jarzyn_cuda)]
+  {
+    let st = cuda::status();
+    let (nvrtc_version, nvrtc_path, nvrtc_err) = match st.nvrtc {
+      Ok(((maj, min), path)) => (Some(format!("{maj}.{min}")), Some(path), None),
+      Err(e) => (None, None, Some(e)),
+    };
+    let (device, dev_err) = match st.info {
+      Ok(i) => (Some(sampler::device_info_to_js(&i)), None),
+      Err(e) => (None, Some(e)),
+    };
+    let reason = dev_err.or(nvrtc_err.clone());
+    NativeCudaStatus {
+      built: true,
+      available: reason.is_none(),
+      reason,
+      device,
+      nvrtc_version,
+      nvrtc_path,
+      nvrtc_error: nvrtc_err,
+    }
+  }
+  #[cfg(not(jarzyn_cuda))]
+  NativeCudaStatus {
+    built: false,
+    available: false,
+    reason: Some(NO_CUDA_BUILD.to_string()),
+    device: None,
+    nvrtc_version: None,
+    nvrtc_path: None,
+    nvrtc_error: None,
+  }
+}
 
 /// Errors cross the boundary as "CODE|Class|message"; the TypeScript layer turns them into a
 /// TypeError/RangeError/Error with `code` set.
