@@ -43,9 +43,10 @@ export declare class NativeGmm {
 export declare class NativeSampler {
   /**
    * `cuda`: try the CUDA sampler first; if it cannot be made, the CPU sampler runs and
-   * `fallbackReason` says why.
+   * `fallbackReason` says why. `emulate` (tests): the CPU sampler behind the CUDA sampler's
+   * interface and host mirrors, to test the mirror logic without a GPU.
    */
-  constructor(walkers: number, dim: number, stepSize: number, seedLo: number, seedHi: number, threads: number, weighted: boolean, cuda?: boolean | undefined | null)
+  constructor(walkers: number, dim: number, stepSize: number, seedLo: number, seedHi: number, threads: number, weighted: boolean, cuda?: boolean | undefined | null, emulate?: boolean | undefined | null)
   /** 'cpu' or 'cuda': what runs the walkers. */
   get device(): string
   /** Why a CUDA sampler was asked for and the CPU one runs; null otherwise. */

@@ -5,6 +5,8 @@
  */
 export { Sampler, RESAMPLE_SCHEMES } from './sampler'
 export type { SamplerOptions, ResampleScheme, WeightSummary, ObserveReport, MaybeResampleOptions } from './sampler'
+export { cudaStatus, CUDA_AUTO_MIN_ELEMENTS, DEVICES } from './device'
+export type { SamplerDevice, ResolvedDevice, CudaStatus, CudaDeviceInfo } from './device'
 export { fillNormals } from './rng'
 export type { FillNormalsOptions, RngStream } from './rng'
 export { isJarzynError } from './errors'

@@ -8,6 +8,16 @@ import { randomBytes } from 'node:crypto'
 import native from './native'
 import { callNative, jarzynError } from './errors'
 import { intOption, knownKeys, numberOption, typedArray, describe } from './validate'
+import {
+  CUDA_AUTO_MIN_ELEMENTS,
+  cudaStatus,
+  deviceInfoFromNative,
+  deviceOption,
+  warnCudaFallback,
+  type CudaDeviceInfo,
+  type SamplerDevice,
+  type ResolvedDevice,
+} from './device'
 
 /** Resampling schemes: multinomial (plain), systematic, stratified and residual (lower variance). */
 export type ResampleScheme = 'multinomial' | 'systematic' | 'stratified' | 'residual'
@@ -35,6 +45,20 @@ export interface SamplerOptions {
    * unweighted PCD/CD walkers; invalid walkers still get zero weight.
    */
   weighted?: boolean
+  /**
+   * Where the walkers run (default `'cpu'`):
+   * - `'cpu'`: the Rust core's thread pool.
+   * - `'cuda'`: an NVIDIA GPU through the CUDA backend. When it cannot run here (no driver, no
+   *   device, a driver older than CUDA 12.2, NVRTC missing, a build without CUDA), the sampler runs
+   *   on the CPU instead, with one process warning per reason (code `JARZYN_CUDA_FALLBACK`) and the
+   *   reason in {@link Sampler.fallbackReason}: never an error.
+   * - `'auto'`: CUDA when {@link cudaStatus} says it is available and walkers x dim >=
+   *   {@link CUDA_AUTO_MIN_ELEMENTS} (65536), else the CPU, silently.
+   *
+   * {@link Sampler.device} tells which runs. A CPU sampler gives the same bits whatever was asked
+   * for. On CUDA the views are host copies: see {@link Sampler} for when they are synchronised.
+   */
+  device?: SamplerDevice
 }
 
 /** What one pass over the log-weights tells. */
@@ -67,7 +91,11 @@ export interface MaybeResampleOptions {
   scheme?: ResampleScheme
 }
 
-const SAMPLER_KEYS = ['walkers', 'dim', 'stepSize', 'seed', 'threads', 'weighted'] as const
+const SAMPLER_KEYS = ['walkers', 'dim', 'stepSize', 'seed', 'threads', 'weighted', 'device'] as const
+
+/** The views, by the index the native side uses. */
+const VIEW = { positions: 0, gradients: 1, energies: 2, logWeights: 3 } as const
+type ViewName = keyof typeof VIEW
 const U64_MAX = (1n << 64n) - 1n
 
 function defaultThreads(): number {
@@ -128,6 +156,21 @@ export function schemeOption(v: unknown): ResampleScheme {
  * Memory: {@link Sampler.positions}, {@link Sampler.logWeights}, {@link Sampler.energies} and
  * {@link Sampler.gradients} are views of native memory, made once. Writes from JavaScript are seen
  * by the core; no step allocates a new buffer.
+ *
+ * On CUDA (`device: 'cuda'` or `'auto'`, see {@link Sampler.device}) the walkers live on the GPU
+ * and the four views are host copies (mirrors) of the device buffers, kept in step by these rules:
+ * - Reading: each getter refreshes its view from the device when the device has changed it since
+ *   (one copy over PCIe: N x d x 4 bytes for `positions` and `gradients`, N x 4 for `energies`,
+ *   N x 8 for `logWeights`); repeated reads between two operations cost nothing. Take the view from
+ *   the getter after each operation: a reference kept across operations may be stale.
+ * - Writing: a view taken from its getter counts as written (the sampler cannot see writes) and is
+ *   copied to the device before the next operation that reads that buffer (`move`, `observe`,
+ *   `summary`, `resample`, ...): one more copy of that buffer. So positions you write before the
+ *   first `observe()` (or before an `observe()` after {@link Sampler.reinitialize}) reach the
+ *   device. Writes to `positions` between `move()` and `observe()` are dropped (the device refuses
+ *   them; on the CPU they would change the Jarzynski increment) and the view is refreshed.
+ * - `observe()` with no arguments sends `energies` and `gradients` to the device (one copy each,
+ *   as any observation on CUDA).
  */
 export class Sampler {
   /** Number of walkers N. */
@@ -140,6 +183,16 @@ export class Sampler {
   readonly threads: number
   /** Whether observations update the log-weights. */
   readonly weighted: boolean
+  /** What runs the walkers: `'cuda'` (a GPU) or `'cpu'`, whatever the `device` option asked for. */
+  readonly device: ResolvedDevice
+  /** The `device` option as given (default `'cpu'`). */
+  readonly requestedDevice: SamplerDevice
+  /**
+   * Why the sampler runs on the CPU although `device` was `'cuda'` or `'auto'` (e.g. `'no CUDA
+   * driver: ...'`, or for `'auto'` that the sampler is below {@link CUDA_AUTO_MIN_ELEMENTS}); null
+   * when it runs where asked, or when `'cpu'` was asked for.
+   */
+  readonly fallbackReason: string | null
 
   #native: InstanceType<typeof native.NativeSampler>
   #positions: Float32Array
@@ -148,6 +201,11 @@ export class Sampler {
   #logWeights: Float64Array
   #stepSize: number
   #disposed = false
+  #cuda: boolean
+  #deviceInfo: CudaDeviceInfo | null
+  /** CUDA: bits of the views synced for writing / for reading since the last native operation. */
+  #writable = 0
+  #readable = 0
 
   constructor(options: SamplerOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -166,11 +224,33 @@ export class Sampler {
     if (this.walkers * this.dim > 2 ** 31) {
       throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `walkers * dim = ${this.walkers * this.dim} exceeds the 2^31 elements a typed array may hold`)
     }
+    this.requestedDevice = deviceOption(options.device)
+    let tryCuda = this.requestedDevice === 'cuda'
+    let autoReason: string | null = null
+    if (this.requestedDevice === 'auto') {
+      const st = cudaStatus()
+      const elements = this.walkers * this.dim
+      if (!st.available) autoReason = `device 'auto': CUDA is not available: ${st.reason}`
+      else if (elements < CUDA_AUTO_MIN_ELEMENTS) autoReason = `device 'auto': walkers x dim = ${elements} is below ${CUDA_AUTO_MIN_ELEMENTS}, where the CPU is faster`
+      else tryCuda = true
+    }
     const lo = Number(this.seed & 0xffffffffn)
     const hi = Number(this.seed >> 32n)
+    // Test hook: JARZYN_CUDA_EMULATE=1 makes device 'cuda' run the CPU sampler behind the CUDA
+    // sampler's interface (private buffers, copies in and out, host mirrors), to test the CUDA code
+    // path of the binding on machines without a GPU.
+    const emulate = this.requestedDevice === 'cuda' && process.env.JARZYN_CUDA_EMULATE === '1'
     this.#native = callNative(
-      () => new native.NativeSampler(this.walkers, this.dim, this.#stepSize, lo, hi, this.threads, this.weighted),
+      () => new native.NativeSampler(this.walkers, this.dim, this.#stepSize, lo, hi, this.threads, this.weighted, tryCuda, emulate),
     )
+    this.device = this.#native.device === 'cuda' ? 'cuda' : 'cpu'
+    this.#cuda = this.device === 'cuda'
+    const failed = this.#native.fallbackReason
+    // A CUDA sampler that was tried and could not be made warns, 'auto' included (it was expected to work).
+    if (failed != null) warnCudaFallback(failed)
+    this.fallbackReason = failed ?? autoReason
+    const info = this.#native.deviceInfo
+    this.#deviceInfo = info == null ? null : deviceInfoFromNative(info)
     this.#positions = callNative(() => this.#native.f32View(0))
     this.#gradients = callNative(() => this.#native.f32View(1))
     this.#energies = callNative(() => this.#native.energyView())
@@ -182,16 +262,64 @@ export class Sampler {
     return this.#native
   }
 
-  /** Positions X, N x d row-major (walker i at `[i*d, (i+1)*d)`): a writable view of native memory. */
-  get positions(): Float32Array {
+  /**
+   * CUDA: an operation on the device is about to run, so every view must be re-synced before its
+   * next use (the native side copies only what changed).
+   */
+  #op(): InstanceType<typeof native.NativeSampler> {
+    const n = this.#live()
+    this.#writable = 0
+    this.#readable = 0
+    return n
+  }
+
+  /** CUDA: refresh view `i` if the device changed it; with `write`, mark it as written by JS. */
+  #sync(i: number, write: boolean): void {
+    const b = 1 << i
+    if (write ? this.#writable & b : (this.#writable | this.#readable) & b) return
+    callNative(() => this.#native.syncView(i, write))
+    if (write) this.#writable |= b
+    this.#readable |= b
+  }
+
+  #view<T>(name: ViewName, view: T): T {
     this.#live()
-    return this.#positions
+    if (this.#cuda) this.#sync(VIEW[name], true)
+    return view
+  }
+
+  /**
+   * A view for reading only: on CUDA refreshed like the getters but not counted as written, so the
+   * next operation does not copy it back to the device. The library's own code uses it.
+   * @internal
+   */
+  readView<K extends ViewName>(name: K): Sampler[K] {
+    this.#live()
+    if (this.#cuda) this.#sync(VIEW[name], false)
+    const v = { positions: this.#positions, gradients: this.#gradients, energies: this.#energies, logWeights: this.#logWeights }
+    return v[name] as Sampler[K]
+  }
+
+  /**
+   * The GPU of a CUDA sampler (name, compute capability, memory, driver version); null when the
+   * sampler runs on the CPU.
+   */
+  get deviceInfo(): CudaDeviceInfo | null {
+    this.#live()
+    return this.#deviceInfo === null ? null : { ...this.#deviceInfo }
+  }
+
+  /**
+   * Positions X, N x d row-major (walker i at `[i*d, (i+1)*d)`): a writable view of native memory
+   * (on CUDA a host copy, see {@link Sampler}).
+   */
+  get positions(): Float32Array {
+    return this.#view('positions', this.#positions)
   }
 
   /** Log-weights A (length N): a view of native memory. A = -Infinity marks a dead walker. */
   get logWeights(): Float64Array {
-    this.#live()
-    return this.#logWeights
+    return this.#view('logWeights', this.#logWeights)
   }
 
   /**
@@ -199,14 +327,12 @@ export class Sampler {
    * call `observe()` with no arguments for the zero-copy path.
    */
   get energies(): Float32Array {
-    this.#live()
-    return this.#energies
+    return this.#view('energies', this.#energies)
   }
 
   /** The gradients of the last observation (N x d), a view of native memory; see {@link Sampler.energies}. */
   get gradients(): Float32Array {
-    this.#live()
-    return this.#gradients
+    return this.#view('gradients', this.#gradients)
   }
 
   /** The ULA step size h. May change between iterations (not between `move()` and `observe()`). */
@@ -249,7 +375,7 @@ export class Sampler {
    * @param grad grad U at each walker, a Float32Array of length N*d (default: {@link Sampler.gradients}).
    */
   observe(energy?: Float32Array, grad?: Float32Array): ObserveReport {
-    const n = this.#live()
+    const n = this.#op()
     const e = energy === undefined ? this.#energies : typedArray<Float32Array>('energy', energy, Float32Array, this.walkers)
     const g = grad === undefined ? this.#gradients : typedArray<Float32Array>('grad', grad, Float32Array, this.walkers * this.dim)
     return callNative(() => n.observe(e, g))
@@ -257,18 +383,18 @@ export class Sampler {
 
   /** One ULA step, X <- X - h grad U(X) + sqrt(2h) xi, with the last observed gradient. */
   move(): void {
-    const n = this.#live()
+    const n = this.#op()
     callNative(() => n.move())
   }
 
   /** Effective sample size (sum w)^2 / sum w^2, in walkers (N when all weights are equal). */
   ess(): number {
-    return callNative(() => this.#live().ess())
+    return callNative(() => this.#op().ess())
   }
 
   /** ESS, CV^2, log-mean weight and dead walkers, from one pass over the weights. */
   summary(): WeightSummary {
-    return callNative(() => this.#live().summary())
+    return callNative(() => this.#op().summary())
   }
 
   /**
@@ -276,7 +402,7 @@ export class Sampler {
    * log mean exp(A) now (Jarzynski's equality).
    */
   logNormalizerRatio(): number {
-    return callNative(() => this.#live().logNormalizerRatio())
+    return callNative(() => this.#op().logNormalizerRatio())
   }
 
   /**
@@ -284,7 +410,7 @@ export class Sampler {
    * @param out optional Float64Array of length N to write into (no allocation).
    */
   normalizedWeights(out?: Float64Array): Float64Array {
-    const n = this.#live()
+    const n = this.#op()
     const o = out === undefined ? new Float64Array(this.walkers) : typedArray<Float64Array>('out', out, Float64Array, this.walkers)
     callNative(() => n.normalizedWeights(o))
     return o
@@ -295,7 +421,7 @@ export class Sampler {
     /** Estimate of log(Z_now / Z_0), as {@link Sampler.logNormalizerRatio}. */
     logNormalizerRatio: number
   } {
-    const n = this.#live()
+    const n = this.#op()
     const s = callNative(() => n.summary())
     return { ...s, logNormalizerRatio: callNative(() => n.logNormAbsorbed()) + s.logMeanWeight }
   }
@@ -310,7 +436,7 @@ export class Sampler {
     /** Jarzynski estimate of log(Z_k / Z_0), as {@link Sampler.logNormalizerRatio}. */
     logNormalizerRatio: number
   } {
-    const n = this.#live()
+    const n = this.#op()
     const o = out === undefined ? new Float64Array(this.walkers) : typedArray<Float64Array>('out', out, Float64Array, this.walkers)
     const s = callNative(() => n.weightsAndSummary(o))
     return { ...s, weights: o, logNormalizerRatio: callNative(() => n.logNormAbsorbed()) + s.logMeanWeight }
@@ -323,7 +449,7 @@ export class Sampler {
    */
   resample(scheme: ResampleScheme = 'systematic'): Uint32Array {
     const s = schemeOption(scheme)
-    return callNative(() => this.#live().resample(s))
+    return callNative(() => this.#op().resample(s))
   }
 
   /**
@@ -337,7 +463,7 @@ export class Sampler {
     knownKeys('maybeResample', options, ['essFraction', 'scheme'])
     const f = numberOption('essFraction', options.essFraction, 0, 1, false)
     const s = schemeOption(options.scheme ?? 'systematic')
-    return callNative(() => this.#live().maybeResample(f, s))
+    return callNative(() => this.#op().maybeResample(f, s))
   }
 
   /**
@@ -345,7 +471,7 @@ export class Sampler {
    * @internal
    */
   nativeHandle(): InstanceType<typeof native.NativeSampler> {
-    return this.#live()
+    return this.#op()
   }
 
   /**
@@ -354,7 +480,7 @@ export class Sampler {
    * writing new positions (exact samples, CD resets, burn-in).
    */
   reinitialize(): void {
-    callNative(() => this.#live().reinitialize())
+    callNative(() => this.#op().reinitialize())
   }
 
   /**
@@ -370,7 +496,7 @@ export class Sampler {
    * @internal
    */
   restoreCounters(c: number[]): void {
-    callNative(() => this.#live().setCounters(c))
+    callNative(() => this.#op().setCounters(c))
   }
 
   /** Free the thread pool and scratch memory. Any later call throws `ERR_JARZYN_DISPOSED`. */

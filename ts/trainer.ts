@@ -12,6 +12,7 @@ import { Profiler, type Timings } from './profiler'
 import { deriveSeed, SplitMix64 } from './rand'
 import { fillNormals } from './rng'
 import { Sampler, schemeOption, seedOption, type ResampleScheme } from './sampler'
+import { deviceOption, type SamplerDevice } from './device'
 import { readCheckpoint, writeCheckpoint, type CheckpointArray } from './checkpoint'
 import { intOption, knownKeys, numberOption, describe } from './validate'
 
@@ -49,6 +50,13 @@ export interface TrainerOptions {
   seed?: number | bigint
   /** Sampler threads (default: CPUs). Results do not depend on it. */
   threads?: number
+  /**
+   * Where the walkers run: `'cpu'` (default), `'cuda'` or `'auto'`, as {@link SamplerOptions.device}
+   * (each walker group's sampler decides; when CUDA cannot run, the CPU runs with a warning).
+   * {@link Trainer.device} and the run's metadata say what ran. Checkpoints do not depend on it:
+   * a run saved on one device resumes on another.
+   */
+  device?: SamplerDevice
   /** Jarzynski resampling, or `false` for none. Default `{ scheme: 'systematic', essFraction: 0.5 }`. */
   resample?: ResampleOptions | false
   /** CD: iterations between resets of the walkers to data (default 4). */
@@ -131,7 +139,7 @@ export interface RunOptions {
 }
 
 const TRAINER_KEYS = [
-  'energy', 'data', 'method', 'walkers', 'stepSize', 'optimizer', 'seed', 'threads', 'resample', 'cdReset', 'init',
+  'energy', 'data', 'method', 'walkers', 'stepSize', 'optimizer', 'seed', 'threads', 'device', 'resample', 'cdReset', 'init',
   'noiseScale', 'burnIn', 'dataBatch', 'minibatch', 'logZ0', 'dataEntropy', 'statsFile',
 ] as const
 
@@ -214,6 +222,7 @@ export class Trainer {
     this.walkers = intOption('walkers', options.walkers, 1, 2 ** 31)
     numberOption('stepSize', options.stepSize, 0, Number.MAX_VALUE, true)
     this.seed = seedOption(options.seed)
+    const device = deviceOption(options.device)
     const groupOf: string[] = []
     for (const p of energy.parameters()) for (let i = 0; i < p.size; i++) groupOf.push(p.group)
     this.#optimizer = new Optimizer(options.optimizer, groupOf)
@@ -252,6 +261,7 @@ export class Trainer {
           seed: batches === 1 ? this.seed : deriveSeed(this.seed, 100 + b),
           threads: options.threads,
           weighted: this.method === 'jarzynski',
+          device,
         }),
       )
     }
@@ -262,6 +272,11 @@ export class Trainer {
     this.#dataFingerprint = createHash('sha256').update(Buffer.from(this.data.buffer, this.data.byteOffset, this.data.byteLength)).digest('hex')
     this.initDescription = this.#describeInit()
     if (!internal.skipInit) this.#initWalkers()
+  }
+
+  /** What runs the walkers, `'cpu'` or `'cuda'` (see {@link TrainerOptions.device}). */
+  get device(): 'cpu' | 'cuda' {
+    return this.#samplers[0].device
   }
 
   /** Iterations done. */
@@ -283,6 +298,8 @@ export class Trainer {
       stepSize: this.#samplers[0].stepSize,
       seed: this.seed.toString(),
       threads: this.#samplers[0].threads,
+      device: this.#samplers[0].device,
+      deviceFallback: this.#samplers[0].fallbackReason,
       energy: this.energy.backend,
       init: this.initDescription,
       resample: this.#resample,
@@ -431,7 +448,7 @@ export class Trainer {
     const snap = prof.time('resample', () => (fromSampler ? s.summaryWithRatio() : s.weightsAndSummary(w)))
     const logRatio = this.method !== 'jarzynski' ? null : mb ? prof.time('resample', () => this.#logRatio()) : snap.logNormalizerRatio
     const batch = prof.time('other', () => this.#dataBatch())
-    const sg = fromSampler ? this.energy.surrogateGradFromSampler!(batch, s, prof) : this.energy.surrogateGrad(batch, s.positions, w, prof)
+    const sg = fromSampler ? this.energy.surrogateGradFromSampler!(batch, s, prof) : this.energy.surrogateGrad(batch, s.readView('positions'), w, prof)
     if (!Number.isFinite(sg.meanDataEnergy)) throw this.#diverged(k, 'the energy of the data')
     for (let i = 0; i < sg.grad.length; i++) {
       if (!Number.isFinite(sg.grad[i])) throw this.#diverged(k, `the parameter gradient (entry ${i})`)
@@ -536,10 +553,10 @@ export class Trainer {
     arrays.perm = this.#perm
     const counters: number[][] = []
     this.#samplers.forEach((s, b) => {
-      arrays[`positions${b}`] = s.positions
-      arrays[`logWeights${b}`] = s.logWeights
-      arrays[`energies${b}`] = s.energies
-      arrays[`gradients${b}`] = s.gradients
+      arrays[`positions${b}`] = s.readView('positions')
+      arrays[`logWeights${b}`] = s.readView('logWeights')
+      arrays[`energies${b}`] = s.readView('energies')
+      arrays[`gradients${b}`] = s.readView('gradients')
       counters.push(s.counters())
     })
     writeCheckpoint(

@@ -8,6 +8,7 @@ import { PAPER_GMM_CONFIG, runGmmExperiment, validateGmmConfig, type GmmConfig, 
 import { writeGmmReport } from '../report/gmm-report'
 import type { Method } from '../trainer'
 import { RESAMPLE_SCHEMES, type ResampleScheme } from '../sampler'
+import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../device'
 import { Progress } from './progress'
 import { UsageError } from './usage'
 
@@ -33,6 +34,10 @@ Options:
   --cd-reset K        CD: reset walkers to data every K iterations (default 4)
   --seed S            seed                                  (default 1)
   --threads T         threads; results do not depend on it  (default: CPUs)
+  --device D          cpu | cuda | auto: where the walkers run (default cpu).
+                      cuda falls back to the CPU with a warning when CUDA cannot run
+                      (no NVIDIA driver for CUDA 12.2+, no GPU, no NVRTC); auto picks
+                      CUDA when available and walkers x dim >= ${CUDA_AUTO_MIN_ELEMENTS}
   --out DIR           write a report: plots (SVG), report.html, series.json/.csv, results.json
   --json              print one JSON object per method on stdout
   --quiet             no progress display
@@ -119,6 +124,7 @@ export function parseGmmArgs(argv: string[], defaultThreads: number): { config: 
         'cd-reset': { type: 'string' },
         seed: { type: 'string' },
         threads: { type: 'string' },
+        device: { type: 'string' },
         out: { type: 'string' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean' },
@@ -133,6 +139,8 @@ export function parseGmmArgs(argv: string[], defaultThreads: number): { config: 
   const method = v.method ?? 'jarzynski'
   const methods: Method[] = method === 'all' ? ['jarzynski', 'pcd', 'cd'] : [method as Method]
   if (!['jarzynski', 'pcd', 'cd', 'all'].includes(method)) throw new UsageError(`--method must be jarzynski, pcd, cd or all, got '${method}'`)
+  const device = v.device ?? 'cpu'
+  if (!(DEVICES as readonly string[]).includes(device)) throw new UsageError(`--device must be ${DEVICES.join(', ')}, got '${device}'`)
   const P = PAPER_GMM_CONFIG
   const config: GmmConfig = {
     methods,
@@ -150,6 +158,7 @@ export function parseGmmArgs(argv: string[], defaultThreads: number): { config: 
     cdReset: num('--cd-reset', v['cd-reset'], P.cdReset, true),
     seed: num('--seed', v.seed, P.seed, true),
     threads: num('--threads', v.threads, defaultThreads, true),
+    device: device as SamplerDevice,
   }
   if (v.help) return { config, json: false, quiet: false, help: true }
   try {
@@ -201,6 +210,9 @@ export async function gmmCommand(argv: string[], defaultThreads: number): Promis
     }
   } else {
     process.stdout.write(formatGmmTable(results) + '\n')
+    if (args.config.device !== undefined && args.config.device !== 'cpu') {
+      process.stdout.write(`walkers ran on: ${[...new Set(results.map((r) => r.device))].join(', ')} (--device ${args.config.device})\n`)
+    }
   }
   if (args.out) {
     const files = writeGmmReport(args.out, args.config, results, { jarzyn: 'gmm', date: new Date().toISOString() })

@@ -7,6 +7,7 @@ import { GaussianMixtureEnergy } from '../gmm'
 import { fillNormals } from '../rng'
 import { Trainer, type IterationStats, type Method } from '../trainer'
 import type { ResampleScheme } from '../sampler'
+import { deviceOption, type SamplerDevice } from '../device'
 import type { Timings } from '../profiler'
 import { jarzynError } from '../errors'
 
@@ -47,6 +48,11 @@ export interface GmmConfig {
   seed: number
   /** Sampler and energy threads; results do not depend on it. */
   threads: number
+  /**
+   * Where the walkers run: `'cpu'` (default), `'cuda'` or `'auto'` (see {@link TrainerOptions.device};
+   * `jarzyn gmm --device`). Each result's `device` says what ran.
+   */
+  device?: SamplerDevice
 }
 
 /** The paper's configuration: d = 50, modes at -10 and +6 with weights 1/4 and 3/4, n = N = 10^4, h = 0.1, 8000 iterations. */
@@ -114,6 +120,8 @@ export interface GmmResult {
   timings: Timings
   /** What computed the energy (e.g. `'native-gmm'`). */
   backend: string
+  /** What ran the walkers: `'cpu'` or `'cuda'`. */
+  device: 'cpu' | 'cuda'
   /** How the walkers were initialised, in words (see {@link Trainer.initDescription}). */
   init: string
   /** The per-iteration series, for plots. */
@@ -149,6 +157,13 @@ export function validateGmmConfig(c: GmmConfig): void {
     if (!(Number.isFinite(v) && v > 0)) throw bad(`${k} must be a positive number, got ${v}`)
   }
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) throw bad('--seed must be a non-negative integer')
+  if (c.device !== undefined) {
+    try {
+      deviceOption(c.device)
+    } catch {
+      throw bad(`--device must be cpu, cuda or auto, got '${String(c.device)}'`)
+    }
+  }
   if (c.resample && !(c.resample.essFraction >= 0 && c.resample.essFraction <= 1)) throw bad('--resample threshold must be in [0, 1]')
 }
 
@@ -213,6 +228,7 @@ export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): 
       stepSize: c.stepSize,
       seed: c.seed,
       threads: c.threads,
+      device: c.device ?? 'cpu',
       optimizer: { type: 'sgd', lr: c.lrMeans * f, groups: { means: c.lrMeans * f, logWeights: c.lrLogWeights * f } },
       resample: c.resample ?? false,
       cdReset: c.cdReset,
@@ -251,9 +267,10 @@ export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): 
     const klEstimate = logZHat === null ? null : logZHat + meanU - H
     const stride = Math.max(1, Math.floor(s0.walkers / 2000))
     const walkers = { x0: [] as number[], x1: [] as number[], weight: [] as number[] }
+    const x = s0.readView('positions')
     for (let i = 0; i < s0.walkers; i += stride) {
-      walkers.x0.push(s0.positions[i * c.dim])
-      walkers.x1.push(c.dim > 1 ? s0.positions[i * c.dim + 1] : 0)
+      walkers.x0.push(x[i * c.dim])
+      walkers.x1.push(c.dim > 1 ? x[i * c.dim + 1] : 0)
       walkers.weight.push(p[i])
     }
     const its = Math.max(trainer.iteration, 1)
@@ -272,6 +289,7 @@ export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): 
       samplerShare: trainer.profiler.samplerShare(),
       timings,
       backend: energy.backend,
+      device: trainer.device,
       init: trainer.initDescription,
       series,
       walkers,

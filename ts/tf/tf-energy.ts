@@ -184,7 +184,7 @@ export class TfEnergy implements Energy {
     let copy = 0
     let energy = 0
     tf.tidy(() => {
-      const x = tf.tensor2d(sampler.positions, [n, this.dim], 'float32')
+      const x = tf.tensor2d(sampler.readView('positions'), [n, this.dim], 'float32')
       let t1 = performance.now()
       copy += t1 - t
       const { value, grad } = this.#valueAndGrad(x)

@@ -4,8 +4,6 @@ use jarzyn_core::{CoreError, GaussianMixture};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-#[cfg(jarzyn_cuda)]
-use crate::cuda::{bit, CudaEngine, A, E, G, X};
 use crate::sampler::{Engine, NativeObserveReport, NativeSampler};
 use crate::{addr_range, js_err, overlaps};
 
@@ -43,17 +41,6 @@ fn tag_of(s: &jarzyn_core::Sampler, params_version: u64) -> CacheTag {
   }
 }
 
-/// The mixture's U and grad U at a CUDA sampler's walkers, then the weight update (the host path
-/// of cuda.rs until the device has its own), with the mirror bookkeeping: reads positions and
-/// log-weights, writes log-weights, energies and gradients.
-#[cfg(jarzyn_cuda)]
-pub(crate) fn observe_cuda(c: &mut CudaEngine, gmm: &NativeGmm) -> Result<jarzyn_core::ObserveReport> {
-  c.op(bit(X) | bit(A), bit(A) | bit(E) | bit(G), |s| {
-    crate::cuda::gmm_observe_on_cuda(s, &gmm.model, &gmm.pool)
-  })
-  .map_err(js_err)
-}
-
 fn bad(name: &'static str, reason: &str) -> Error {
   js_err(CoreError::InvalidOption {
     name,
@@ -83,6 +70,10 @@ impl NativeGmm {
 
   pub(crate) fn model(&self) -> Result<&GaussianMixture> {
     Ok(&self.model)
+  }
+
+  pub(crate) fn pool(&self) -> &rayon::ThreadPool {
+    &self.pool
   }
 
   /// All parameters, [means | logWeights | logScales].
@@ -209,12 +200,7 @@ impl NativeGmm {
         let parts = s.map_walker_chunks(|x, a| kern.standalone(x, a));
         kern.combine(&parts).map_err(js_err)?
       }
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => c
-        .op(bit(X) | bit(A), 0, |s| {
-          crate::cuda::gmm_walker_grad_on_cuda(s, &self.model, &self.pool)
-        })
-        .map_err(js_err)?,
+      Engine::Device(c) => c.gmm_walker_grad(&self.model, &self.pool).map_err(js_err)?,
     };
     Ok(NativeParamGrad {
       grad: Float64Array::new(g),
@@ -240,10 +226,9 @@ impl NativeGmm {
         self.walker_cache = kern.combine(&parts).ok().map(|(g, u)| (tag_of(s, version), g, u));
         report
       }
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => {
+      Engine::Device(c) => {
         self.walker_cache = None;
-        observe_cuda(c, self)?
+        c.observe_gmm(&self.model, &self.pool).map_err(js_err)?
       }
     };
     Ok(NativeObserveReport {
@@ -289,8 +274,7 @@ impl NativeGmm {
           .sample(s.positions.as_mut_slice(), seed, step as u64, stratified)
           .map_err(js_err)?;
       }
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => {
+      Engine::Device(c) => {
         // Into the host mirror; copied to the device before the next operation that reads it.
         self
           .model

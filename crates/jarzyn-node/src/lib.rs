@@ -11,6 +11,7 @@ use napi::bindgen_prelude::*;
 #[cfg(jarzyn_cuda)]
 mod cuda;
 mod gmm;
+mod mirror;
 mod rng;
 mod sampler;
 
@@ -49,7 +50,7 @@ pub fn cuda_status() -> NativeCudaStatus {
       Err(e) => (None, None, Some(e)),
     };
     let (device, dev_err) = match st.info {
-      Ok(i) => (Some(sampler::device_info_to_js(&i)), None),
+      Ok(i) => (Some(sampler::device_info_to_js(&cuda::desc(&i))), None),
       Err(e) => (None, Some(e)),
     };
     let reason = dev_err.or(nvrtc_err.clone());

@@ -7,9 +7,8 @@ use jarzyn_core::{
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-#[cfg(jarzyn_cuda)]
-use crate::cuda::{bit, CudaEngine, A, ALL};
 use crate::gmm::NativeGmm;
+use crate::mirror::{bit, DeviceDesc, Emulated, MirrorEngine, A, ALL, X};
 use crate::{addr_range, disposed, js_err, overlaps};
 
 /// Summary of the log-weights, computed in one pass.
@@ -65,26 +64,24 @@ pub struct NativeDeviceInfo {
   pub device_count: i32,
 }
 
-#[cfg(jarzyn_cuda)]
-pub(crate) fn device_info_to_js(i: &jarzyn_core::cuda::DeviceInfo) -> NativeDeviceInfo {
+pub(crate) fn device_info_to_js(i: &DeviceDesc) -> NativeDeviceInfo {
   NativeDeviceInfo {
-    ordinal: i.ordinal as u32,
+    ordinal: i.ordinal,
     name: i.name.clone(),
     cc_major: i.compute_capability.0,
     cc_minor: i.compute_capability.1,
-    total_memory: i.total_memory as f64,
+    total_memory: i.total_memory,
     driver_version: i.driver_version,
     device_count: i.device_count,
   }
 }
 
-/// What runs the walkers: the CPU core, or the CUDA sampler with host mirrors of its buffers.
-/// (One per sampler, made once: the size difference of the variants does not matter.)
+/// What runs the walkers: the CPU core, or a device sampler (CUDA) seen through host mirrors of
+/// its buffers. (One per sampler, made once: the size difference of the variants does not matter.)
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Engine {
   Cpu(Sampler),
-  #[cfg(jarzyn_cuda)]
-  Cuda(Box<CudaEngine>),
+  Device(Box<MirrorEngine>),
 }
 
 #[napi]
@@ -95,9 +92,8 @@ pub struct NativeSampler {
   fallback_reason: Option<String>,
 }
 
-/// Mirror bookkeeping of one operation on a CUDA engine: `cuda_op!(engine, reads, writes, |s| ...)`.
-#[cfg(jarzyn_cuda)]
-macro_rules! cuda_op {
+/// Mirror bookkeeping of one operation on a device engine: `dev_op!(engine, reads, writes, |s| ...)`.
+macro_rules! dev_op {
   ($c:expr, $reads:expr, $writes:expr, |$s:ident| $body:expr) => {
     $c.op($reads, $writes, |$s| $body).map_err(js_err)
   };
@@ -113,7 +109,8 @@ fn view_made_err() -> Error {
 #[napi]
 impl NativeSampler {
   /// `cuda`: try the CUDA sampler first; if it cannot be made, the CPU sampler runs and
-  /// `fallbackReason` says why.
+  /// `fallbackReason` says why. `emulate` (tests): the CPU sampler behind the CUDA sampler's
+  /// interface and host mirrors, to test the mirror logic without a GPU.
   #[napi(constructor)]
   #[allow(clippy::too_many_arguments)]
   pub fn new(
@@ -125,6 +122,7 @@ impl NativeSampler {
     threads: u32,
     weighted: bool,
     cuda: Option<bool>,
+    emulate: Option<bool>,
   ) -> Result<Self> {
     let cfg = SamplerConfig {
       walkers: walkers as usize,
@@ -135,12 +133,25 @@ impl NativeSampler {
       weighted,
     };
     let mut fallback_reason = None;
+    if emulate == Some(true) {
+      let dev = Emulated::new(cfg).map_err(js_err)?;
+      return Ok(NativeSampler {
+        inner: Some(Engine::Device(Box::new(
+          MirrorEngine::new(Box::new(dev)).map_err(js_err)?,
+        ))),
+        views_made: [false; 4],
+        cuda: true,
+        fallback_reason: None,
+      });
+    }
     if cuda == Some(true) {
       #[cfg(jarzyn_cuda)]
-      match CudaEngine::new(cfg.clone()) {
-        Ok(e) => {
+      match crate::cuda::new_sampler(cfg.clone()) {
+        Ok(dev) => {
           return Ok(NativeSampler {
-            inner: Some(Engine::Cuda(Box::new(e))),
+            inner: Some(Engine::Device(Box::new(
+              MirrorEngine::new(Box::new(dev)).map_err(js_err)?,
+            ))),
             views_made: [false; 4],
             cuda: true,
             fallback_reason: None,
@@ -191,8 +202,7 @@ impl NativeSampler {
   pub fn device_info(&self) -> Result<Option<NativeDeviceInfo>> {
     match self.engine()? {
       Engine::Cpu(_) => Ok(None),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => Ok(Some(device_info_to_js(c.s.device_info()))),
+      Engine::Device(c) => Ok(Some(device_info_to_js(&c.s.desc()))),
     }
   }
 
@@ -200,7 +210,6 @@ impl NativeSampler {
   /// (one copy from the device if it is stale); with `write`, JS may write it, so it is copied to
   /// the device before the next operation that reads it. A no-op on the CPU.
   #[napi]
-  #[cfg_attr(not(jarzyn_cuda), allow(unused_variables))]
   pub fn sync_view(&mut self, which: u32, write: bool) -> Result<()> {
     if which > 3 {
       return Err(js_err(CoreError::InvalidOption {
@@ -210,8 +219,7 @@ impl NativeSampler {
     }
     match self.engine_mut()? {
       Engine::Cpu(_) => Ok(()),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => c.access(which as usize, write).map_err(js_err),
+      Engine::Device(c) => c.access(which as usize, write).map_err(js_err),
     }
   }
 
@@ -222,8 +230,7 @@ impl NativeSampler {
         1 => &mut s.gradients,
         _ => &mut s.energies,
       },
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => match idx {
+      Engine::Device(c) => match idx {
         0 => &mut c.positions,
         1 => &mut c.gradients,
         _ => &mut c.energies,
@@ -267,8 +274,7 @@ impl NativeSampler {
     }
     let buf = match self.engine_mut()? {
       Engine::Cpu(s) => &mut s.log_weights,
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => &mut c.log_weights,
+      Engine::Device(c) => &mut c.log_weights,
     };
     let (ptr, len, keep) = (buf.as_mut_ptr(), buf.len(), buf.keep_alive());
     // SAFETY: as in make_f32_view.
@@ -312,8 +318,7 @@ impl NativeSampler {
           })
         }
       }
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => {
+      Engine::Device(c) => {
         if er == c.energies.addr_range() && gr == c.gradients.addr_range() {
           c.observe_mirrors()
         } else {
@@ -331,16 +336,14 @@ impl NativeSampler {
   pub fn move_walkers(&mut self) -> Result<()> {
     match self.engine_mut()? {
       Engine::Cpu(s) => s.move_walkers().map_err(js_err),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => cuda_op!(c, ALL, bit(crate::cuda::X), |s| s.move_walkers()),
+      Engine::Device(c) => dev_op!(c, ALL, bit(X), |s| s.move_walkers()),
     }
   }
 
   fn weight_summary(&mut self) -> Result<WeightSummary> {
     match self.engine_mut()? {
       Engine::Cpu(s) => Ok(s.summary()),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => cuda_op!(c, bit(A), 0, |s| s.summary()),
+      Engine::Device(c) => dev_op!(c, bit(A), 0, |s| s.summary()),
     }
   }
 
@@ -358,8 +361,7 @@ impl NativeSampler {
   pub fn log_normalizer_ratio(&mut self) -> Result<f64> {
     match self.engine_mut()? {
       Engine::Cpu(s) => Ok(s.log_normalizer_ratio()),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => cuda_op!(c, bit(A), 0, |s| s.log_normalizer_ratio()),
+      Engine::Device(c) => dev_op!(c, bit(A), 0, |s| s.log_normalizer_ratio()),
     }
   }
 
@@ -367,8 +369,7 @@ impl NativeSampler {
   pub fn log_norm_absorbed(&self) -> Result<f64> {
     Ok(match self.engine()? {
       Engine::Cpu(s) => s.log_norm_absorbed(),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => c.s.log_norm_absorbed(),
+      Engine::Device(c) => c.s.log_norm_absorbed(),
     })
   }
 
@@ -383,8 +384,7 @@ impl NativeSampler {
     let o = addr_range(out.as_ref());
     let own = match self.engine()? {
       Engine::Cpu(s) => s.log_weights.addr_range(),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => c.log_weights.addr_range(),
+      Engine::Device(c) => c.log_weights.addr_range(),
     };
     if overlaps(&o, &own) {
       return Err(Error::new(
@@ -396,8 +396,7 @@ impl NativeSampler {
     let out = unsafe { out.as_mut() };
     let w = match self.engine_mut()? {
       Engine::Cpu(s) => s.normalized_weights_with_summary(out).map_err(js_err)?,
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => cuda_op!(c, bit(A), 0, |s| {
+      Engine::Device(c) => dev_op!(c, bit(A), 0, |s| {
         let w = s.summary()?;
         let p = s.normalized_weights()?;
         if p.len() != out.len() {
@@ -420,8 +419,7 @@ impl NativeSampler {
     let scheme = Scheme::parse(&scheme).ok_or_else(bad_scheme)?;
     let anc = match self.engine_mut()? {
       Engine::Cpu(s) => s.resample(scheme).map_err(js_err)?,
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => cuda_op!(c, ALL, ALL, |s| s.resample(scheme))?,
+      Engine::Device(c) => dev_op!(c, ALL, ALL, |s| s.resample(scheme))?,
     };
     Ok(Uint32Array::new(anc.into_iter().map(|i| i as u32).collect()))
   }
@@ -431,8 +429,7 @@ impl NativeSampler {
     let scheme = Scheme::parse(&scheme).ok_or_else(bad_scheme)?;
     match self.engine_mut()? {
       Engine::Cpu(s) => s.maybe_resample(ess_fraction, scheme).map_err(js_err),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => cuda_op!(c, ALL, ALL, |s| s.maybe_resample(ess_fraction, scheme)),
+      Engine::Device(c) => dev_op!(c, ALL, ALL, |s| s.maybe_resample(ess_fraction, scheme)),
     }
   }
 
@@ -440,8 +437,7 @@ impl NativeSampler {
   pub fn set_step_size(&mut self, h: f64) -> Result<()> {
     match self.engine_mut()? {
       Engine::Cpu(s) => s.set_step_size(h).map_err(js_err),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => c.s.set_step_size(h).map_err(js_err),
+      Engine::Device(c) => c.s.set_step_size(h).map_err(js_err),
     }
   }
 
@@ -464,8 +460,7 @@ impl NativeSampler {
   pub fn move_pending(&self) -> Result<bool> {
     Ok(match self.engine()? {
       Engine::Cpu(s) => s.move_pending(),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => c.s.move_pending(),
+      Engine::Device(c) => c.s.move_pending(),
     })
   }
 
@@ -476,8 +471,7 @@ impl NativeSampler {
     let model = gmm.model()?;
     let report = match self.engine_mut()? {
       Engine::Cpu(s) => s.observe_with(model.chunk_evaluator()).map_err(js_err)?,
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => crate::gmm::observe_cuda(c, gmm)?,
+      Engine::Device(c) => c.observe_gmm(model, gmm.pool()).map_err(js_err)?,
     };
     Ok(report_to_js(report))
   }
@@ -490,16 +484,14 @@ impl NativeSampler {
         s.reinitialize();
         Ok(())
       }
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => cuda_op!(c, 0, bit(A), |s| s.reinitialize()),
+      Engine::Device(c) => dev_op!(c, 0, bit(A), |s| s.reinitialize()),
     }
   }
 
   fn counters(&self) -> Result<SamplerCounters> {
     Ok(match self.engine()? {
       Engine::Cpu(s) => s.counters(),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(c) => c.s.counters(),
+      Engine::Device(c) => c.s.counters(),
     })
   }
 
@@ -535,8 +527,7 @@ impl NativeSampler {
     };
     match self.engine_mut()? {
       Engine::Cpu(s) => s.restore_counters(counters).map_err(js_err),
-      #[cfg(jarzyn_cuda)]
-      Engine::Cuda(e) => cuda_op!(e, ALL, 0, |s| s.restore_counters(counters)),
+      Engine::Device(e) => dev_op!(e, ALL, 0, |s| s.restore_counters(counters)),
     }
   }
 
