@@ -8,6 +8,7 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
+import { cudaStatus } from '../ts/index'
 import { tempDir } from './train-helpers'
 
 const MAIN = join(__dirname, '..', 'dist', 'cli', 'main.js')
@@ -20,9 +21,9 @@ interface Ran {
   stderr: string
 }
 
-function jarzyn(args: string[]): Promise<Ran> {
+function jarzyn(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
     let stdout = ''
     let stderr = ''
     p.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
@@ -195,6 +196,8 @@ test('bad options: one line on stderr starting with "jarzyn:", no stack trace, e
     ['bad --resample fraction', ['gmm', '--resample', 'systematic:1.5'], /--resample/],
     ['bad --resample cv2', ['gmm', '--resample', 'residual:cv2=x'], /--resample/],
     ['bad --method', ['gmm', '--method', 'mcmc'], /--method/],
+    ['bad --device', ['gmm', '--device', 'gpu'], /--device must be cpu, cuda, auto, got 'gpu'/],
+    ['missing --device value', ['gmm', '--device'], /--device/],
     ['unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
     ['positional argument', ['gmm', 'extra'], /extra/],
     ['flag with a value', ['gmm', '--json=yes'], /--json/],
@@ -225,11 +228,49 @@ test('--help and -h exit 0 with the usage on stdout; no command prints the usage
   for (const r of [gmmHelp, h]) {
     t.is(r.code, 0)
     t.regex(r.stdout, /^Usage: jarzyn gmm \[options\]/)
-    for (const flag of ['--method', '--dim', '--means', '--weights', '--resample', '--out', '--json', '--quiet']) t.true(r.stdout.includes(flag), flag)
+    for (const flag of ['--method', '--dim', '--means', '--weights', '--resample', '--device', '--out', '--json', '--quiet']) t.true(r.stdout.includes(flag), flag)
     t.is(r.stderr, '')
   }
   t.is(top.code, 0)
   t.regex(top.stdout, /^Usage: jarzyn <command>/)
   t.is(none.code, 2)
   t.regex(none.stdout, /^Usage: jarzyn <command>/)
+})
+
+test('--device cpu | cuda | auto: accepted; each JSON line says what ran; cuda without CUDA warns (JARZYN_CUDA_FALLBACK) and gives the CPU numbers', async (t) => {
+  const { env } = process
+  const noEmulation = { ...env }
+  delete noEmulation.JARZYN_CUDA_EMULATE
+  const args = ['gmm', '--dim', '3', '--data', '300', '--walkers', '300', '--iterations', '40', '--method', 'all', '--json', '--quiet', '--threads', '2']
+  const [cpu, cuda, auto, emulated, table] = await Promise.all([
+    jarzyn([...args, '--device', 'cpu'], noEmulation),
+    jarzyn([...args, '--device', 'cuda'], noEmulation),
+    jarzyn([...args, '--device', 'auto'], noEmulation),
+    // The binding's CUDA code path with the CPU behind it (see device-cuda.spec.ts): the CPU's numbers.
+    jarzyn([...args, '--device', 'cuda'], { ...env, JARZYN_CUDA_EMULATE: '1' }),
+    jarzyn(['gmm', ...SMALL, '--iterations', '5', '--method', 'pcd', '--quiet', '--device', 'auto'], noEmulation),
+  ])
+  for (const r of [cpu, cuda, auto, emulated, table]) t.is(r.code, 0, r.stderr)
+  const parse = (out: string) => out.trimEnd().split('\n').map((l) => JSON.parse(l))
+  const strip = (out: string) =>
+    parse(out).map((x) => {
+      const { seconds: _s, timings: _t, samplerShare: _p, device: _d, ...rest } = x
+      return rest
+    })
+  t.deepEqual(parse(cpu.stdout).map((x) => x.device), ['cpu', 'cpu', 'cpu'])
+  t.deepEqual(parse(emulated.stdout).map((x) => x.device), ['cuda', 'cuda', 'cuda'])
+  t.deepEqual(strip(emulated.stdout), strip(cpu.stdout), 'the emulated device gives the CPU numbers')
+  t.deepEqual(strip(auto.stdout), strip(cpu.stdout))
+  t.is(cpu.stderr, '')
+  const status = cudaStatus()
+  if (!status.available) {
+    t.deepEqual(parse(cuda.stdout).map((x) => x.device), ['cpu', 'cpu', 'cpu'])
+    t.deepEqual(strip(cuda.stdout), strip(cpu.stdout), 'the fallback gives the CPU numbers')
+    t.regex(cuda.stderr, /\[JARZYN_CUDA_FALLBACK\]/)
+    t.true(cuda.stderr.includes(status.reason!), cuda.stderr)
+    t.is(cuda.stderr.match(/JARZYN_CUDA_FALLBACK/g)!.length, 1, 'one warning for the three methods')
+    t.is(auto.stderr, '', "'auto' falls back silently")
+    t.deepEqual(parse(auto.stdout).map((x) => x.device), ['cpu', 'cpu', 'cpu'])
+  }
+  t.regex(table.stdout, /\nwalkers ran on: cpu \(--device auto\)\n$/)
 })

@@ -59,6 +59,8 @@ export declare class NativeSampler {
    * the device before the next operation that reads it. A no-op on the CPU.
    */
   syncView(which: number, write: boolean): void
+  /** Bytes copied between the device and the views' host mirrors so far, [down, up] (CPU: [0, 0]). */
+  mirrorTraffic(): Array<number>
   /**
    * `which`: 0 positions, 1 gradients (Float32Array); made once, the memory lives as long as
    * the view does, even after dispose(). On CUDA these are the host mirrors.

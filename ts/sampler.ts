@@ -301,6 +301,17 @@ export class Sampler {
   }
 
   /**
+   * Bytes copied between the GPU and the views since the sampler was made: `down` (device to host,
+   * refreshing stale views) and `up` (host to device, views written by JavaScript). Observations'
+   * own copies of energies and gradients are not counted. Zero on the CPU.
+   * @internal
+   */
+  viewTraffic(): { down: number; up: number } {
+    const [down, up] = callNative(() => this.#live().mirrorTraffic())
+    return { down, up }
+  }
+
+  /**
    * The GPU of a CUDA sampler (name, compute capability, memory, driver version); null when the
    * sampler runs on the CPU.
    */

@@ -97,6 +97,17 @@ pub(crate) struct MirrorEngine {
   pub energies: FixedBuf<f32>,
   pub log_weights: FixedBuf<f64>,
   state: [Mirror; 4],
+  /// Bytes copied device -> host into the mirrors, and host -> device from them (tests).
+  pub bytes_down: u64,
+  pub bytes_up: u64,
+}
+
+fn bytes_of(i: usize, n: usize, d: usize) -> u64 {
+  (match i {
+    X | G => n * d * 4,
+    E => n * 4,
+    _ => n * 8,
+  }) as u64
 }
 
 impl MirrorEngine {
@@ -111,6 +122,8 @@ impl MirrorEngine {
       log_weights: FixedBuf::new(n)?,
       state: [Mirror::Clean(g); 4],
       s,
+      bytes_down: 0,
+      bytes_up: 0,
     })
   }
 
@@ -129,6 +142,7 @@ impl MirrorEngine {
       E => self.energies.as_mut_slice().copy_from_slice(&self.s.energies()?),
       _ => self.log_weights.as_mut_slice().copy_from_slice(&self.s.log_weights()?),
     }
+    self.bytes_down += bytes_of(i, self.s.config().walkers, self.s.config().dim);
     self.state[i] = Mirror::Clean(self.s.generation());
     Ok(())
   }
@@ -157,6 +171,7 @@ impl MirrorEngine {
       E => self.s.set_energies(self.energies.as_slice())?,
       _ => self.s.set_log_weights(self.log_weights.as_slice())?,
     }
+    self.bytes_up += bytes_of(i, self.s.config().walkers, self.s.config().dim);
     let g1 = self.s.generation();
     for (j, st) in self.state.iter_mut().enumerate() {
       if j == i || *st == Mirror::Clean(g0) {

@@ -223,6 +223,15 @@ impl NativeSampler {
     }
   }
 
+  /// Bytes copied between the device and the views' host mirrors so far, [down, up] (CPU: [0, 0]).
+  #[napi]
+  pub fn mirror_traffic(&self) -> Result<Vec<f64>> {
+    Ok(match self.engine()? {
+      Engine::Cpu(_) => vec![0.0, 0.0],
+      Engine::Device(c) => vec![c.bytes_down as f64, c.bytes_up as f64],
+    })
+  }
+
   fn f32_buf(&mut self, idx: usize) -> Result<&mut FixedBuf<f32>> {
     Ok(match self.engine_mut()? {
       Engine::Cpu(s) => match idx {

@@ -1,0 +1,341 @@
+/**
+ * Samplers on a device: the CPU and the CUDA sampler agree, and the host views follow the device.
+ *
+ * Every test runs twice:
+ * - `emulated`: `JARZYN_CUDA_EMULATE=1` makes `device: 'cuda'` run the CPU sampler behind the CUDA
+ *   sampler's interface (private buffers reached by copies, host mirrors for the views). It runs
+ *   everywhere and must give the CPU's bits exactly: it tests the binding's CUDA code path (when
+ *   views are copied from and to the device) on machines without a GPU.
+ * - `cuda`: the real GPU; skipped when `cudaStatus().available` is false (on every machine we have
+ *   run so far). Positions are meant to be bit-identical to the CPU after moves; log-weights agree to
+ *   round-off.
+ */
+import test from 'ava'
+
+import { Sampler, Trainer, cudaStatus, fillNormals } from '../ts/index'
+import type { SamplerOptions } from '../ts/index'
+import { assertSameBits, firstBitDifference, throwsJarzyn } from './helpers'
+import { JsGaussianEnergy, gmmTrainerOptions, smallGmm, tempDir } from './train-helpers'
+
+type Kind = 'emulated' | 'cuda'
+const KINDS: Kind[] = ['emulated', 'cuda']
+const status = cudaStatus()
+
+/** `test` for the emulated kind; for the real GPU, `test.skip` unless CUDA is available. */
+function kindTest(kind: Kind) {
+  return kind === 'cuda' && !status.available ? test.skip : test
+}
+
+/** A sampler of the given kind (the emulation is switched on only while constructing). */
+function deviceSampler(kind: Kind, opts: Omit<SamplerOptions, 'device'>): Sampler {
+  const before = process.env.JARZYN_CUDA_EMULATE
+  if (kind === 'emulated') process.env.JARZYN_CUDA_EMULATE = '1'
+  else delete process.env.JARZYN_CUDA_EMULATE
+  try {
+    return new Sampler({ ...opts, device: 'cuda' })
+  } finally {
+    if (before === undefined) delete process.env.JARZYN_CUDA_EMULATE
+    else process.env.JARZYN_CUDA_EMULATE = before
+  }
+}
+
+/** Run `f` with device-'cuda' samplers of this kind (Trainers make their samplers inside). */
+function withKind<T>(kind: Kind, f: () => T): T {
+  const before = process.env.JARZYN_CUDA_EMULATE
+  if (kind === 'emulated') process.env.JARZYN_CUDA_EMULATE = '1'
+  else delete process.env.JARZYN_CUDA_EMULATE
+  try {
+    return f()
+  } finally {
+    if (before === undefined) delete process.env.JARZYN_CUDA_EMULATE
+    else process.env.JARZYN_CUDA_EMULATE = before
+  }
+}
+
+/** Largest relative difference |a - b| / max(|a|, |b|, tiny), with equal infinities counting 0. */
+function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue
+    const r = Math.abs(a[i] - b[i]) / Math.max(Math.abs(a[i]), Math.abs(b[i]), 1e-300)
+    if (!(r <= m)) m = r
+  }
+  return m
+}
+
+/** Log-weights: bit-identical on the emulation, 1e-12 relative on a GPU. */
+function assertWeights(t: import('ava').ExecutionContext, kind: Kind, got: Float64Array, want: Float64Array, what: string) {
+  if (kind === 'emulated') assertSameBits(t, got, want, what)
+  else t.true(maxRel(got, want) < 1e-12, `${what}: max relative difference ${maxRel(got, want)}`)
+}
+
+const N = 257
+const D = 3
+const base = { walkers: N, dim: D, stepSize: 0.1, seed: 2024, threads: 2 }
+
+/** U = |x - m|^2 / 2 at the sampler's positions (read through the getter, as users do). */
+function quadratic(s: Sampler, m: number, e: Float32Array, g: Float32Array) {
+  e.fill(0)
+  const x = s.positions
+  for (let i = 0; i < s.walkers * s.dim; i++) {
+    g[i] = x[i] - m
+    e[(i / s.dim) | 0] += 0.5 * g[i] * g[i]
+  }
+}
+
+/** The same schedule on any sampler: exact-ish start written through the view, then moves, observations, resamplings. */
+function schedule(s: Sampler, steps: number, resample: 'maybe' | 'always' | 'never' = 'maybe') {
+  fillNormals(s.positions, { dim: s.dim, seed: 17, stream: 'init' })
+  const e = new Float32Array(s.walkers)
+  const g = new Float32Array(s.walkers * s.dim)
+  quadratic(s, 0, e, g)
+  s.observe(e, g)
+  for (let k = 1; k <= steps; k++) {
+    s.move()
+    quadratic(s, 0.04 * k, e, g)
+    s.observe(e, g)
+    if (resample === 'maybe') s.maybeResample({ essFraction: 0.8 })
+    else if (resample === 'always') s.resample('residual')
+  }
+}
+
+for (const kind of KINDS) {
+  const kt = kindTest(kind)
+
+  kt(`${kind}: device is 'cuda' with its deviceInfo; dispose frees it, views stay readable`, (t) => {
+    const s = deviceSampler(kind, base)
+    t.is(s.device, 'cuda')
+    t.is(s.fallbackReason, null)
+    const info = s.deviceInfo!
+    t.is(typeof info.name, 'string')
+    t.regex(info.computeCapability, /^\d+\.\d+$/)
+    t.regex(info.driverVersion, /^\d+\.\d+$/)
+    if (kind === 'cuda') {
+      t.is(info.name, status.name!)
+      t.true(info.totalMemory > 0)
+    }
+    schedule(s, 3)
+    const x = s.positions
+    const copy = x.slice()
+    s.dispose()
+    t.deepEqual(x, copy, 'views stay readable after dispose')
+    throwsJarzyn(t, () => s.move(), Error, 'ERR_JARZYN_DISPOSED')
+    throwsJarzyn(t, () => s.positions, Error, 'ERR_JARZYN_DISPOSED')
+  })
+
+  kt(`${kind}: CPU and device agree: positions bit for bit after moves and resamplings, log-weights, energies, gradients, log Z`, (t) => {
+    const cpu = new Sampler(base)
+    const dev = deviceSampler(kind, base)
+    schedule(cpu, 40)
+    schedule(dev, 40)
+    t.true(cpu.resamplings > 2, `resamplings ${cpu.resamplings}`)
+    t.is(dev.resamplings, cpu.resamplings)
+    t.is(dev.steps, 40)
+    assertSameBits(t, dev.positions, cpu.positions, 'positions')
+    assertSameBits(t, dev.energies, cpu.energies, 'energies')
+    assertSameBits(t, dev.gradients, cpu.gradients, 'gradients')
+    assertWeights(t, kind, dev.logWeights, cpu.logWeights, 'log-weights')
+    const [a, b] = [dev.summary(), cpu.summary()]
+    t.true(Math.abs(a.ess - b.ess) <= 1e-9 * b.ess, `ESS ${a.ess} vs ${b.ess}`)
+    t.true(Math.abs(dev.logNormalizerRatio() - cpu.logNormalizerRatio()) <= 1e-12, 'log Z ratio')
+    assertWeights(t, kind, dev.normalizedWeights(), cpu.normalizedWeights(), 'normalised weights')
+    const ws = dev.weightsAndSummary()
+    assertWeights(t, kind, ws.weights, cpu.normalizedWeights(), 'weightsAndSummary')
+  })
+
+  kt(`${kind}: views follow the device after move, observe, resample and reinitialize (read through the getters)`, (t) => {
+    const cpu = new Sampler(base)
+    const dev = deviceSampler(kind, base)
+    for (const s of [cpu, dev]) schedule(s, 2, 'never')
+    const same = (what: string) => {
+      assertSameBits(t, dev.positions, cpu.positions, `${what}: positions`)
+      assertSameBits(t, dev.energies, cpu.energies, `${what}: energies`)
+      assertSameBits(t, dev.gradients, cpu.gradients, `${what}: gradients`)
+      assertWeights(t, kind, dev.logWeights, cpu.logWeights, `${what}: log-weights`)
+    }
+    same('after observe')
+    for (const s of [cpu, dev]) s.move()
+    t.true(dev.positions.some((v, i) => v !== cpu.readView('positions')[i]) === false)
+    same('after move')
+    const e = new Float32Array(N)
+    const g = new Float32Array(N * D)
+    for (const s of [cpu, dev]) {
+      quadratic(s, 0.5, e, g)
+      s.observe(e, g)
+    }
+    same('after observe with caller arrays')
+    const anc = [cpu, dev].map((s) => s.resample('multinomial'))
+    t.deepEqual(anc[1], anc[0], 'same ancestors')
+    same('after resample')
+    t.true(dev.logWeights.every((a) => a === 0), 'A = 0 after resampling')
+    for (const s of [cpu, dev]) s.reinitialize()
+    same('after reinitialize')
+    // Reading a view again between operations copies nothing new and changes nothing.
+    const x1 = dev.positions
+    const x2 = dev.positions
+    t.is(x1, x2, 'the same view object')
+  })
+
+  kt(`${kind}: writes through the views reach the device: positions before the first observe, zero-copy observe(), log-weights`, (t) => {
+    const cpu = new Sampler(base)
+    const dev = deviceSampler(kind, base)
+    for (const s of [cpu, dev]) {
+      // Positions written before the first observation, energies and gradients written into the views.
+      fillNormals(s.positions, { dim: D, seed: 3, stream: 'init' })
+      quadratic(s, 0, s.energies, s.gradients)
+      s.observe()
+      s.move()
+      quadratic(s, 0.3, s.energies, s.gradients)
+      s.observe()
+    }
+    assertSameBits(t, dev.positions, cpu.positions, 'positions')
+    assertWeights(t, kind, dev.logWeights, cpu.logWeights, 'log-weights')
+    // observe() with no arguments and untouched views re-observes the last observation, as on the CPU.
+    for (const s of [cpu, dev]) s.observe()
+    assertWeights(t, kind, dev.logWeights, cpu.logWeights, 'log-weights after a repeated observe()')
+    // Log-weights written from JavaScript are what the next summary sees.
+    for (const s of [cpu, dev]) {
+      const a = s.logWeights
+      for (let i = 0; i < N; i++) a[i] = -0.01 * (i % 17)
+      a[5] = -Infinity
+    }
+    const [sd, sc] = [dev.summary(), cpu.summary()]
+    t.is(sd.zeroWeight, 1)
+    t.true(Math.abs(sd.ess - sc.ess) <= 1e-9 * sc.ess, `ESS ${sd.ess} vs ${sc.ess}`)
+    t.is(dev.normalizedWeights()[5], 0)
+    // And after a reinitialize, new positions written through the view are observed.
+    for (const s of [cpu, dev]) {
+      s.reinitialize()
+      s.positions.fill(0.25)
+      quadratic(s, 0, s.energies, s.gradients)
+      s.observe()
+      s.move()
+    }
+    assertSameBits(t, dev.positions, cpu.positions, 'positions moved from the written ones')
+  })
+
+  kt(`${kind}: copies between the device and the views: stale views once per read, written views once per operation`, (t) => {
+    const dev = deviceSampler(kind, base)
+    const cpu = new Sampler(base)
+    t.deepEqual(cpu.viewTraffic(), { down: 0, up: 0 }, 'none on the CPU')
+    t.deepEqual(dev.viewTraffic(), { down: 0, up: 0 }, 'a new sampler: views and device are both zero')
+    const X = N * D * 4
+    const delta = (f: () => void) => {
+      const a = dev.viewTraffic()
+      f()
+      const b = dev.viewTraffic()
+      return { down: b.down - a.down, up: b.up - a.up }
+    }
+    // Positions written before the first observation: sent up once, at the observation.
+    const e = new Float32Array(N)
+    const g = new Float32Array(N * D)
+    t.deepEqual(delta(() => fillNormals(dev.positions, { dim: D, seed: 1, stream: 'init' })), { down: 0, up: 0 })
+    t.deepEqual(delta(() => quadratic(dev, 0, e, g)), { down: 0, up: 0 }, 'reads between operations copy nothing')
+    t.deepEqual(delta(() => dev.observe(e, g)), { down: 0, up: X })
+    // A JavaScript-energy iteration: the moved positions come down once; nothing goes up.
+    t.deepEqual(
+      delta(() => {
+        for (let k = 0; k < 5; k++) {
+          dev.move()
+          quadratic(dev, 0.1 * k, e, g)
+          quadratic(dev, 0.1 * k, e, g)
+          dev.observe(e, g)
+          dev.maybeResample({ essFraction: 0.1 })
+        }
+      }),
+      { down: 5 * X, up: 0 },
+    )
+    // Summaries read nothing through the views; a written log-weights view goes up once.
+    t.deepEqual(delta(() => dev.ess()), { down: 0, up: 0 })
+    t.deepEqual(delta(() => void dev.logWeights), { down: N * 8, up: 0 })
+    t.deepEqual(delta(() => dev.ess()), { down: 0, up: N * 8 })
+    t.deepEqual(delta(() => dev.ess()), { down: 0, up: 0 })
+    // The library's own reads do not count as writes.
+    t.deepEqual(delta(() => void dev.readView('gradients')), { down: X, up: 0 })
+    t.deepEqual(delta(() => dev.move()), { down: 0, up: 0 })
+  })
+
+  kt(`${kind}: positions written between move() and observe() are dropped (the device refuses them) and the view is refreshed`, (t) => {
+    const dev = deviceSampler(kind, base)
+    schedule(dev, 1, 'never')
+    dev.move()
+    const moved = dev.positions.slice()
+    dev.positions[0] = 1e6
+    const e = new Float32Array(N)
+    const g = new Float32Array(N * D)
+    dev.observe(e, g)
+    t.is(dev.positions[0], moved[0], 'the device value, not the dropped write')
+    assertSameBits(t, dev.positions, moved, 'positions')
+  })
+
+  kt(`${kind}: Trainer with the native Gaussian mixture (GMM observe on the device): the CPU run's parameters, log-weights and stats`, async (t) => {
+    const g = smallGmm({ dim: 3, n: 300 })
+    const opts = { walkers: 300, resample: { essFraction: 0.95 } }
+    const cpu = new Trainer(gmmTrainerOptions(g, { ...opts, device: 'cpu' }))
+    const dev = withKind(kind, () => new Trainer(gmmTrainerOptions(g, { ...opts, device: 'cuda' })))
+    t.is(dev.device, 'cuda')
+    t.is(dev.metadata().device, 'cuda')
+    const stats = [[], []] as { logZ: number | null; ess: number; resampled: boolean }[][]
+    for (const [i, tr] of [cpu, dev].entries()) for await (const s of tr.run({ iterations: 40 })) stats[i].push(s)
+    t.true(stats[0].some((s) => s.resampled), 'the run resampled')
+    if (kind === 'emulated') {
+      assertSameBits(t, dev.energy.getParams(), cpu.energy.getParams(), 'parameters')
+      t.deepEqual(
+        stats[1].map((s) => [s.logZ, s.ess, s.resampled]),
+        stats[0].map((s) => [s.logZ, s.ess, s.resampled]),
+      )
+    } else {
+      t.true(maxRel(dev.energy.getParams(), cpu.energy.getParams()) < 1e-9, `parameters: ${maxRel(dev.energy.getParams(), cpu.energy.getParams())}`)
+    }
+    assertSameBits(t, dev.samplers[0].positions, cpu.samplers[0].positions, 'walkers')
+    assertWeights(t, kind, dev.samplers[0].logWeights, cpu.samplers[0].logWeights, 'log-weights')
+    cpu.dispose()
+    dev.dispose()
+  })
+
+  kt(`${kind}: Trainer with a JavaScript energy (views written, observe()), noise init with burn-in, PCD, CD resets and the mini-batch variant`, async (t) => {
+    const g = smallGmm({ dim: 2, n: 160 })
+    const runs: [string, (device: 'cpu' | 'cuda') => Trainer][] = [
+      ['js energy, noise + burn-in', (device) => new Trainer({ energy: new JsGaussianEnergy(2, [0.5, -0.5]), data: g.data, walkers: 160, stepSize: 0.05, seed: 5, threads: 2, init: 'noise', burnIn: 3, optimizer: { type: 'sgd', lr: 0.05 }, device })],
+      ['pcd', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, method: 'pcd', device }))],
+      ['cd', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, method: 'cd', cdReset: 3, device }))],
+      ['mini-batch', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, minibatch: { batches: 4, mcmcSteps: 2 }, device }))],
+    ]
+    for (const [label, make] of runs) {
+      const cpu = make('cpu')
+      const dev = withKind(kind, () => make('cuda'))
+      t.is(dev.device, 'cuda', label)
+      for (const tr of [cpu, dev]) for await (const _ of tr.run({ iterations: 13 })) void _
+      if (kind === 'emulated') assertSameBits(t, dev.energy.getParams(), cpu.energy.getParams(), `${label}: parameters`)
+      else t.true(maxRel(dev.energy.getParams(), cpu.energy.getParams()) < 1e-9, `${label}: parameters`)
+      dev.samplers.forEach((s, b) => assertSameBits(t, s.positions, cpu.samplers[b].positions, `${label}: walkers of group ${b}`))
+      cpu.dispose()
+      dev.dispose()
+    }
+  })
+
+  kt(`${kind}: checkpoints: a device run saved and resumed (on the device or on the CPU) continues as the straight run`, async (t) => {
+    const g = smallGmm({ dim: 3, n: 200 })
+    const dir = tempDir(t)
+    const straight = new Trainer(gmmTrainerOptions(g, { device: 'cpu' }))
+    for await (const _ of straight.run({ iterations: 30 })) void _
+    const first = withKind(kind, () => new Trainer(gmmTrainerOptions(g, { device: 'cuda' })))
+    for await (const _ of first.run({ iterations: 15 })) void _
+    first.save(`${dir}/a.ckpt`)
+    for (const device of ['cuda', 'cpu'] as const) {
+      const resumed = withKind(kind, () => Trainer.resume(`${dir}/a.ckpt`, gmmTrainerOptions(g, { device })))
+      t.is(resumed.device, device)
+      for await (const _ of resumed.run({ iterations: 15 })) void _
+      if (kind === 'emulated') {
+        assertSameBits(t, resumed.energy.getParams(), straight.energy.getParams(), `resumed on ${device}: parameters`)
+        assertSameBits(t, resumed.samplers[0].logWeights, straight.samplers[0].logWeights, `resumed on ${device}: log-weights`)
+      } else {
+        t.true(maxRel(resumed.energy.getParams(), straight.energy.getParams()) < 1e-9, `resumed on ${device}: parameters`)
+      }
+      t.is(firstBitDifference(resumed.samplers[0].positions, straight.samplers[0].positions), -1, `resumed on ${device}: walkers`)
+      resumed.dispose()
+    }
+    first.dispose()
+    straight.dispose()
+  })
+}
