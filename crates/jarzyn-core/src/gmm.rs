@@ -141,6 +141,13 @@ impl GaussianMixture {
     Ok(x.len() / self.dim)
   }
 
+  /// The per-point kernel's parameter arrays (means as f32, z, 1 / (2 s^2), 1 / s^2 as f32), for
+  /// backends that upload them (the CUDA kernels use exactly these numbers).
+  pub fn kernel_arrays(&self) -> (Vec<f32>, Vec<f64>, Vec<f64>, Vec<f32>) {
+    let kp = self.kernel_params();
+    (kp.means, kp.z, kp.half_inv_var, kp.inv_var)
+  }
+
   /// f32 copies of the parameters the per-point kernel uses.
   fn kernel_params(&self) -> KernelParams {
     KernelParams {

@@ -8,17 +8,23 @@
 //! - Bits: Philox blocks, normals and positions after moves are computed by the same IEEE
 //!   operations as the CPU (kernels.cu says which), so they are meant to be bit-identical; the
 //!   weight summary uses a block tree reduction and agrees with the CPU to round-off only.
-//! - Resampling runs on the host: the log-weights are copied back, normalised and resampled by
-//!   the CPU code (same ancestors as the CPU for the same weights), the ancestors are copied to
-//!   the device and the rows gathered there.
-//! - NOT YET RUN ON A GPU: written and compiled (NVRTC) without a device; see README.
+//! - Resampling runs on the device (four schemes, same uniforms as the CPU; ancestors agree with
+//!   the CPU's up to round-off at boundaries), and so does the native Gaussian-mixture energy with
+//!   its weighted parameter gradients: a mixture training run stays on the GPU.
+//! - NOT YET RUN ON A GPU: written and compiled (NVRTC) without a device, and the kernels' logic
+//!   checked against the CPU on a CPU emulation of CUDA (crates/jarzyn-cuda-emu); see README.
 
+mod backend;
+pub mod bench;
+mod gmm;
 pub mod nvrtc;
+mod resample;
 mod sampler;
 
 use std::sync::OnceLock;
 
-pub use sampler::{CudaBackend, CudaSampler};
+pub use backend::CudaBackend;
+pub use sampler::CudaSampler;
 
 /// The CUDA C source of the kernels, without the generated constant prelude.
 pub const KERNELS_CU: &str = include_str!("kernels.cu");

@@ -1,0 +1,183 @@
+//! The native Gaussian-mixture energy on the device, so that a whole mixture training iteration
+//! (energies, gradients, weight update, weighted parameter gradients) stays on the GPU: only the
+//! K (d + 2) parameters go in and the per-chunk partial sums of their gradients come back.
+
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+
+use super::backend::{be, grid, BLOCK_THREADS};
+use super::sampler::CudaSampler;
+use crate::error::{CoreError, Result};
+use crate::gmm::{GaussianMixture, ParamVector, WalkerPart};
+use crate::sampler::ObserveReport;
+use crate::weights::REDUCE_CHUNK;
+
+/// A mixture's parameters on the device and the per-walker numbers of its last evaluation.
+pub(crate) struct DeviceGmm {
+  /// The parameters uploaded (compared with the caller's on every use).
+  model: GaussianMixture,
+  means: CudaSlice<f32>,
+  z: CudaSlice<f64>,
+  half_inv_var: CudaSlice<f64>,
+  inv_var: CudaSlice<f32>,
+  /// Responsibilities and squared distances (N x K), f64 energies (N).
+  gamma: CudaSlice<f64>,
+  sq: CudaSlice<f64>,
+  u: CudaSlice<f64>,
+  /// The sampler generation at which gamma, sq and u were computed (None: never).
+  evaluated_at: Option<u64>,
+}
+
+impl CudaSampler {
+  /// Upload `gmm`'s parameters unless they are the ones on the device.
+  fn gmm_upload(&mut self, gmm: &GaussianMixture) -> Result<()> {
+    if gmm.dim != self.cfg.dim {
+      return Err(CoreError::InvalidOption {
+        name: "dim",
+        reason: format!("the mixture has dim {}, the sampler {}", gmm.dim, self.cfg.dim),
+      });
+    }
+    gmm.validate()?;
+    if matches!(&self.gmm, Some(d) if d.model == *gmm) {
+      return Ok(());
+    }
+    let (means, z, hiv, iv) = gmm.kernel_arrays();
+    let st = &self.be.stream;
+    let nk = self.cfg.walkers * gmm.components;
+    let same_k = matches!(&self.gmm, Some(d) if d.model.components == gmm.components);
+    let (gamma, sq, u) = match self.gmm.take() {
+      Some(d) if same_k => (d.gamma, d.sq, d.u),
+      _ => {
+        let f64s = |len: usize| {
+          st.alloc_zeros::<f64>(len.max(1))
+            .map_err(|_| CoreError::OutOfMemory(len * 8))
+        };
+        (f64s(nk)?, f64s(nk)?, f64s(self.cfg.walkers)?)
+      }
+    };
+    self.gmm = Some(DeviceGmm {
+      model: gmm.clone(),
+      means: st.clone_htod(&means).map_err(be("copy"))?,
+      z: st.clone_htod(&z).map_err(be("copy"))?,
+      half_inv_var: st.clone_htod(&hiv).map_err(be("copy"))?,
+      inv_var: st.clone_htod(&iv).map_err(be("copy"))?,
+      gamma,
+      sq,
+      u,
+      evaluated_at: None,
+    });
+    Ok(())
+  }
+
+  /// Evaluate the uploaded mixture at the walkers: gamma, sq and u always; the sampler's energy and
+  /// gradient buffers too when `into_sampler`.
+  fn gmm_eval(&mut self, into_sampler: bool) -> Result<()> {
+    let dg = self.gmm.as_mut().expect("uploaded");
+    let (n32, d32, k32) = (self.cfg.walkers as u32, self.cfg.dim as u32, dg.model.components as u32);
+    let null = 0u64;
+    let mut b = self.be.stream.launch_builder(&self.be.f_gmm_eval);
+    b.arg(&n32)
+      .arg(&d32)
+      .arg(&k32)
+      .arg(&dg.means)
+      .arg(&dg.half_inv_var)
+      .arg(&dg.z)
+      .arg(&dg.inv_var)
+      .arg(&self.x);
+    if into_sampler {
+      b.arg(&mut self.e).arg(&mut self.g);
+    } else {
+      b.arg(&null).arg(&null);
+    }
+    b.arg(&mut dg.gamma).arg(&mut dg.sq).arg(&mut dg.u);
+    // SAFETY: argument list matches jz_gmm_eval (null outputs as 0u64, which the kernel tests);
+    // gamma and sq hold N x K, u holds N doubles.
+    unsafe { b.launch(grid(self.cfg.walkers as u64)?) }.map_err(be("launch"))?;
+    Ok(())
+  }
+
+  /// Observe the mixture's energies and gradients at the walkers, computed on the device.
+  pub fn observe_gmm(&mut self, gmm: &GaussianMixture) -> Result<ObserveReport> {
+    self.gmm_upload(gmm)?;
+    self.gmm_eval(true)?;
+    let report = self.update_weights();
+    // The positions did not change: the evaluation stays valid for the parameter gradients.
+    let generation = self.generation;
+    if let Some(dg) = self.gmm.as_mut() {
+      dg.evaluated_at = Some(generation);
+    }
+    report
+  }
+
+  /// (sum_j p_j dU/dtheta(X_j), sum_j p_j U(X_j)) with p the normalised weights exp(A): the model
+  /// term of the cross-entropy gradient, as [`crate::gmm::WalkerGradKernel`] computes it on the
+  /// CPU (to round-off). Reuses the last [`CudaSampler::observe_gmm`] when nothing changed since.
+  pub fn gmm_weighted_param_grad(&mut self, gmm: &GaussianMixture) -> Result<(ParamVector, f64)> {
+    self.gmm_upload(gmm)?;
+    let k = gmm.components;
+    let terms = k * (self.cfg.dim + 2) + 2;
+    if terms > 65_535 {
+      // More terms than a grid's y extent: the CPU computes them from copied-back walkers.
+      let x = self.positions()?;
+      let p = self.normalized_weights()?;
+      let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| CoreError::Backend(e.to_string()))?;
+      return gmm.weighted_param_grad(&pool, &x, Some(&p));
+    }
+    let current = self.generation;
+    if self.gmm.as_ref().and_then(|d| d.evaluated_at) != Some(current) {
+      self.gmm_eval(false)?;
+      if let Some(dg) = self.gmm.as_mut() {
+        dg.evaluated_at = Some(current);
+      }
+    }
+    self.summary_parts()?;
+    let chunks = self.parts.chunks;
+    let st = self.be.stream.clone();
+    let mut out = st
+      .alloc_zeros::<f64>(chunks * terms)
+      .map_err(|_| CoreError::OutOfMemory(chunks * terms * 8))?;
+    let dg = self.gmm.as_ref().expect("uploaded");
+    let (n32, d32, k32, c32) = (
+      self.cfg.walkers as u32,
+      self.cfg.dim as u32,
+      k as u32,
+      REDUCE_CHUNK as u32,
+    );
+    let mut b = st.launch_builder(&self.be.f_gmm_partials);
+    b.arg(&n32)
+      .arg(&d32)
+      .arg(&k32)
+      .arg(&c32)
+      .arg(&dg.means)
+      .arg(&dg.half_inv_var)
+      .arg(&self.x)
+      .arg(&self.a)
+      .arg(&self.parts.max)
+      .arg(&dg.gamma)
+      .arg(&dg.sq)
+      .arg(&dg.u)
+      .arg(&mut out);
+    let cfg = LaunchConfig {
+      grid_dim: (chunks as u32, terms as u32, 1),
+      block_dim: (BLOCK_THREADS, 1, 1),
+      shared_mem_bytes: 0,
+    };
+    // SAFETY: argument list matches jz_gmm_partials; grid (chunks, terms) of PART_THREADS; out
+    // holds terms x chunks doubles; parts.max holds this generation's chunk maxima.
+    unsafe { b.launch(cfg) }.map_err(be("launch"))?;
+    let flat = st.clone_dtoh(&out).map_err(be("copy"))?;
+    let pm = st.clone_dtoh(&self.parts.max).map_err(be("copy"))?;
+    let np = terms - 2;
+    let parts: Vec<WalkerPart> = (0..chunks)
+      .map(|c| WalkerPart {
+        max: pm[c],
+        sums: (0..np).map(|p| flat[p * chunks + c]).collect(),
+        weight_sum: flat[np * chunks + c],
+        energy_sum: flat[(np + 1) * chunks + c],
+      })
+      .collect();
+    gmm.walker_grad_kernel().combine(&parts)
+  }
+}
