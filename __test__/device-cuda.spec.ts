@@ -7,14 +7,17 @@
  *   everywhere and must give the CPU's bits exactly: it tests the binding's CUDA code path (when
  *   views are copied from and to the device) on machines without a GPU.
  * - `cuda`: the real GPU; skipped when `cudaStatus().available` is false (on every machine we have
- *   run so far). Positions are meant to be bit-identical to the CPU after moves; log-weights agree to
- *   round-off.
+ *   run so far, so these tolerances are untried). Positions are meant to be bit-identical to the
+ *   CPU after moves with the same gradients; log-weights agree to round-off (1e-12 relative);
+ *   resampling on the device may pick a different ancestor where round-off moves a weight across a
+ *   boundary (at most 1 % of them here); the native mixture evaluated on the device agrees to
+ *   round-off, so training runs are compared with a relative tolerance (1e-6).
  */
 import test from 'ava'
 
 import { Sampler, Trainer, cudaStatus, fillNormals } from '../ts/index'
 import type { SamplerOptions } from '../ts/index'
-import { assertSameBits, firstBitDifference, throwsJarzyn } from './helpers'
+import { assertSameBits, throwsJarzyn } from './helpers'
 import { JsGaussianEnergy, gmmTrainerOptions, smallGmm, tempDir } from './train-helpers'
 
 type Kind = 'emulated' | 'cuda'
@@ -61,6 +64,37 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
     if (!(r <= m)) m = r
   }
   return m
+}
+
+/** Bit-identical on the emulation, within `rel` on a GPU. */
+function assertNear(t: import('ava').ExecutionContext, kind: Kind, got: Float32Array | Float64Array, want: Float32Array | Float64Array, what: string, rel = 1e-6) {
+  if (kind === 'emulated') assertSameBits(t, got, want, what)
+  else t.true(maxRel(got, want) < rel, `${what}: max relative difference ${maxRel(got, want)}`)
+}
+
+/**
+ * Ancestors of the same resampling on the CPU and the device: equal on the emulation; on a GPU equal
+ * but for at most 1 %. Returns which walkers have the same ancestor.
+ */
+function sameAncestors(t: import('ava').ExecutionContext, kind: Kind, dev: Uint32Array, cpu: Uint32Array): boolean[] {
+  if (kind === 'emulated') t.deepEqual(dev, cpu, 'same ancestors')
+  const same = Array.from(cpu, (a, i) => dev[i] === a)
+  const differ = same.filter((v) => !v).length
+  t.true(differ <= Math.ceil(cpu.length / 100), `${differ} of ${cpu.length} ancestors differ`)
+  return same
+}
+
+/** Rows (walkers) of `got` and `want` where `rows[i]`, bit for bit. */
+function assertSameRows(t: import('ava').ExecutionContext, got: Float32Array | Float64Array, want: Float32Array | Float64Array, width: number, rows: boolean[], what: string) {
+  const pick = (a: Float32Array | Float64Array) => {
+    const out = new (a.constructor as Float64ArrayConstructor)(rows.filter(Boolean).length * width)
+    let o = 0
+    rows.forEach((keep, i) => {
+      if (keep) for (let c = 0; c < width; c++) out[o++] = a[i * width + c]
+    })
+    return out
+  }
+  assertSameBits(t, pick(got), pick(want), what)
 }
 
 /** Log-weights: bit-identical on the emulation, 1e-12 relative on a GPU. */
@@ -123,12 +157,15 @@ for (const kind of KINDS) {
     throwsJarzyn(t, () => s.positions, Error, 'ERR_JARZYN_DISPOSED')
   })
 
-  kt(`${kind}: CPU and device agree: positions bit for bit after moves and resamplings, log-weights, energies, gradients, log Z`, (t) => {
+  kt(`${kind}: CPU and device agree: positions bit for bit after moves, log-weights, energies, gradients, log Z; resampling`, (t) => {
     const cpu = new Sampler(base)
     const dev = deviceSampler(kind, base)
-    schedule(cpu, 40)
-    schedule(dev, 40)
-    t.true(cpu.resamplings > 2, `resamplings ${cpu.resamplings}`)
+    // On the emulation with resampling along the way; on a GPU without (ancestors may differ at
+    // round-off boundaries), then one resampling checked row by row.
+    const mode = kind === 'emulated' ? 'maybe' : 'never'
+    schedule(cpu, 40, mode)
+    schedule(dev, 40, mode)
+    if (kind === 'emulated') t.true(cpu.resamplings > 2, `resamplings ${cpu.resamplings}`)
     t.is(dev.resamplings, cpu.resamplings)
     t.is(dev.steps, 40)
     assertSameBits(t, dev.positions, cpu.positions, 'positions')
@@ -141,17 +178,25 @@ for (const kind of KINDS) {
     assertWeights(t, kind, dev.normalizedWeights(), cpu.normalizedWeights(), 'normalised weights')
     const ws = dev.weightsAndSummary()
     assertWeights(t, kind, ws.weights, cpu.normalizedWeights(), 'weightsAndSummary')
+    for (const scheme of ['systematic', 'residual'] as const) {
+      const rows = sameAncestors(t, kind, dev.resample(scheme), cpu.resample(scheme))
+      assertSameRows(t, dev.positions, cpu.positions, D, rows, `${scheme}: positions of walkers with the same ancestor`)
+      assertSameRows(t, dev.gradients, cpu.gradients, D, rows, `${scheme}: gradients of walkers with the same ancestor`)
+      t.true(dev.logWeights.every((v) => v === 0))
+      t.true(Math.abs(dev.logNormalizerRatio() - cpu.logNormalizerRatio()) <= 1e-12, `${scheme}: log Z ratio`)
+    }
   })
 
   kt(`${kind}: views follow the device after move, observe, resample and reinitialize (read through the getters)`, (t) => {
     const cpu = new Sampler(base)
     const dev = deviceSampler(kind, base)
     for (const s of [cpu, dev]) schedule(s, 2, 'never')
+    let rows = new Array<boolean>(N).fill(true)
     const same = (what: string) => {
-      assertSameBits(t, dev.positions, cpu.positions, `${what}: positions`)
-      assertSameBits(t, dev.energies, cpu.energies, `${what}: energies`)
-      assertSameBits(t, dev.gradients, cpu.gradients, `${what}: gradients`)
-      assertWeights(t, kind, dev.logWeights, cpu.logWeights, `${what}: log-weights`)
+      assertSameRows(t, dev.positions, cpu.positions, D, rows, `${what}: positions`)
+      assertSameRows(t, dev.energies, cpu.energies, 1, rows, `${what}: energies`)
+      assertSameRows(t, dev.gradients, cpu.gradients, D, rows, `${what}: gradients`)
+      if (rows.every(Boolean)) assertWeights(t, kind, dev.logWeights, cpu.logWeights, `${what}: log-weights`)
     }
     same('after observe')
     for (const s of [cpu, dev]) s.move()
@@ -165,7 +210,7 @@ for (const kind of KINDS) {
     }
     same('after observe with caller arrays')
     const anc = [cpu, dev].map((s) => s.resample('multinomial'))
-    t.deepEqual(anc[1], anc[0], 'same ancestors')
+    rows = sameAncestors(t, kind, anc[1], anc[0])
     same('after resample')
     t.true(dev.logWeights.every((a) => a === 0), 'A = 0 after resampling')
     for (const s of [cpu, dev]) s.reinitialize()
@@ -268,47 +313,50 @@ for (const kind of KINDS) {
     assertSameBits(t, dev.positions, moved, 'positions')
   })
 
-  kt(`${kind}: Trainer with the native Gaussian mixture (GMM observe on the device): the CPU run's parameters, log-weights and stats`, async (t) => {
+  kt(`${kind}: Trainer with the native Gaussian mixture (on the device): the CPU run's parameters, walkers, log-weights and stats`, async (t) => {
     const g = smallGmm({ dim: 3, n: 300 })
-    const opts = { walkers: 300, resample: { essFraction: 0.95 } }
+    // On a GPU without resampling: a resampling decision flipped by round-off would end the comparison.
+    const opts = { walkers: 300, resample: kind === 'emulated' ? { essFraction: 0.95 } : (false as const) }
     const cpu = new Trainer(gmmTrainerOptions(g, { ...opts, device: 'cpu' }))
     const dev = withKind(kind, () => new Trainer(gmmTrainerOptions(g, { ...opts, device: 'cuda' })))
     t.is(dev.device, 'cuda')
     t.is(dev.metadata().device, 'cuda')
     const stats = [[], []] as { logZ: number | null; ess: number; resampled: boolean }[][]
     for (const [i, tr] of [cpu, dev].entries()) for await (const s of tr.run({ iterations: 40 })) stats[i].push(s)
-    t.true(stats[0].some((s) => s.resampled), 'the run resampled')
     if (kind === 'emulated') {
-      assertSameBits(t, dev.energy.getParams(), cpu.energy.getParams(), 'parameters')
+      t.true(stats[0].some((s) => s.resampled), 'the run resampled')
       t.deepEqual(
         stats[1].map((s) => [s.logZ, s.ess, s.resampled]),
         stats[0].map((s) => [s.logZ, s.ess, s.resampled]),
       )
     } else {
-      t.true(maxRel(dev.energy.getParams(), cpu.energy.getParams()) < 1e-9, `parameters: ${maxRel(dev.energy.getParams(), cpu.energy.getParams())}`)
+      const logZ = stats.map((st) => Float64Array.from(st, (s) => s.logZ!))
+      t.true(maxRel(logZ[1], logZ[0]) < 1e-9, `log Z: ${maxRel(logZ[1], logZ[0])}`)
     }
-    assertSameBits(t, dev.samplers[0].positions, cpu.samplers[0].positions, 'walkers')
-    assertWeights(t, kind, dev.samplers[0].logWeights, cpu.samplers[0].logWeights, 'log-weights')
+    assertNear(t, kind, dev.energy.getParams(), cpu.energy.getParams(), 'parameters')
+    assertNear(t, kind, dev.samplers[0].positions, cpu.samplers[0].positions, 'walkers', 1e-4)
+    assertNear(t, kind, dev.samplers[0].logWeights, cpu.samplers[0].logWeights, 'log-weights', 1e-6)
     cpu.dispose()
     dev.dispose()
   })
 
   kt(`${kind}: Trainer with a JavaScript energy (views written, observe()), noise init with burn-in, PCD, CD resets and the mini-batch variant`, async (t) => {
     const g = smallGmm({ dim: 2, n: 160 })
+    // On a GPU the runs that resample (mini-batch, with the default ESS threshold) may part at a
+    // round-off boundary; the others are compared to 1e-6.
     const runs: [string, (device: 'cpu' | 'cuda') => Trainer][] = [
       ['js energy, noise + burn-in', (device) => new Trainer({ energy: new JsGaussianEnergy(2, [0.5, -0.5]), data: g.data, walkers: 160, stepSize: 0.05, seed: 5, threads: 2, init: 'noise', burnIn: 3, optimizer: { type: 'sgd', lr: 0.05 }, device })],
       ['pcd', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, method: 'pcd', device }))],
       ['cd', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, method: 'cd', cdReset: 3, device }))],
-      ['mini-batch', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, minibatch: { batches: 4, mcmcSteps: 2 }, device }))],
+      ['mini-batch', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, minibatch: { batches: 4, mcmcSteps: 2 }, device, ...(kind === 'cuda' ? { resample: false as const } : {}) }))],
     ]
     for (const [label, make] of runs) {
       const cpu = make('cpu')
       const dev = withKind(kind, () => make('cuda'))
       t.is(dev.device, 'cuda', label)
       for (const tr of [cpu, dev]) for await (const _ of tr.run({ iterations: 13 })) void _
-      if (kind === 'emulated') assertSameBits(t, dev.energy.getParams(), cpu.energy.getParams(), `${label}: parameters`)
-      else t.true(maxRel(dev.energy.getParams(), cpu.energy.getParams()) < 1e-9, `${label}: parameters`)
-      dev.samplers.forEach((s, b) => assertSameBits(t, s.positions, cpu.samplers[b].positions, `${label}: walkers of group ${b}`))
+      assertNear(t, kind, dev.energy.getParams(), cpu.energy.getParams(), `${label}: parameters`)
+      dev.samplers.forEach((s, b) => assertNear(t, kind, s.positions, cpu.samplers[b].positions, `${label}: walkers of group ${b}`, 1e-4))
       cpu.dispose()
       dev.dispose()
     }
@@ -317,22 +365,19 @@ for (const kind of KINDS) {
   kt(`${kind}: checkpoints: a device run saved and resumed (on the device or on the CPU) continues as the straight run`, async (t) => {
     const g = smallGmm({ dim: 3, n: 200 })
     const dir = tempDir(t)
-    const straight = new Trainer(gmmTrainerOptions(g, { device: 'cpu' }))
+    const noResample = kind === 'cuda' ? { resample: false as const } : {}
+    const straight = new Trainer(gmmTrainerOptions(g, { ...noResample, device: 'cpu' }))
     for await (const _ of straight.run({ iterations: 30 })) void _
-    const first = withKind(kind, () => new Trainer(gmmTrainerOptions(g, { device: 'cuda' })))
+    const first = withKind(kind, () => new Trainer(gmmTrainerOptions(g, { ...noResample, device: 'cuda' })))
     for await (const _ of first.run({ iterations: 15 })) void _
     first.save(`${dir}/a.ckpt`)
     for (const device of ['cuda', 'cpu'] as const) {
-      const resumed = withKind(kind, () => Trainer.resume(`${dir}/a.ckpt`, gmmTrainerOptions(g, { device })))
+      const resumed = withKind(kind, () => Trainer.resume(`${dir}/a.ckpt`, gmmTrainerOptions(g, { ...noResample, device })))
       t.is(resumed.device, device)
       for await (const _ of resumed.run({ iterations: 15 })) void _
-      if (kind === 'emulated') {
-        assertSameBits(t, resumed.energy.getParams(), straight.energy.getParams(), `resumed on ${device}: parameters`)
-        assertSameBits(t, resumed.samplers[0].logWeights, straight.samplers[0].logWeights, `resumed on ${device}: log-weights`)
-      } else {
-        t.true(maxRel(resumed.energy.getParams(), straight.energy.getParams()) < 1e-9, `resumed on ${device}: parameters`)
-      }
-      t.is(firstBitDifference(resumed.samplers[0].positions, straight.samplers[0].positions), -1, `resumed on ${device}: walkers`)
+      assertNear(t, kind, resumed.energy.getParams(), straight.energy.getParams(), `resumed on ${device}: parameters`)
+      assertNear(t, kind, resumed.samplers[0].logWeights, straight.samplers[0].logWeights, `resumed on ${device}: log-weights`)
+      assertNear(t, kind, resumed.samplers[0].positions, straight.samplers[0].positions, `resumed on ${device}: walkers`, 1e-4)
       resumed.dispose()
     }
     first.dispose()

@@ -7,10 +7,7 @@ use jarzyn_core::{
   WeightSummary,
 };
 
-use jarzyn_core::sampler::walker_chunk;
-use rayon::prelude::*;
-
-use crate::mirror::{gmm_walker_grad_host, DeviceDesc, DeviceSampler};
+use crate::mirror::{DeviceDesc, DeviceSampler};
 
 pub(crate) fn desc(i: &DeviceInfo) -> DeviceDesc {
   DeviceDesc {
@@ -97,56 +94,17 @@ impl DeviceSampler for CudaSampler {
     CudaSampler::restore_counters(self, c)
   }
 
-  // -------------------------------------------------------------------------------------------
-  // GMM ON A CUDA SAMPLER: HOST PATH (temporary; the one place to swap).
-  //
-  // Until CudaSampler has `observe_gmm(&GaussianMixture)` and
-  // `gmm_weighted_param_grad(&GaussianMixture)` (the mixture evaluated on the device), these two
-  // methods do the same on the host: copy positions (and log-weights) back, evaluate with the CPU
-  // kernels chunked as the CPU sampler chunks its walkers (so U, grad U and the parameter-gradient
-  // sums have the CPU's bits for the same positions and log-weights), and observe `External`.
-  // Cost per call: N d 4 bytes device -> host, then N (d + 1) 4 bytes host -> device for the
-  // observation, or N 8 bytes more device -> host for the weights. To swap in the device versions:
-  //   fn observe_gmm(..) { CudaSampler::observe_gmm(self, model) }
-  //   fn gmm_walker_grad(..) { CudaSampler::gmm_weighted_param_grad(self, model) }
-  // The mirror bookkeeping is the caller's (mirror.rs: reads positions and log-weights; the
-  // observation writes log-weights, energies and gradients) and stays as it is.
-  fn observe_gmm(&mut self, model: &GaussianMixture, pool: &rayon::ThreadPool) -> CoreResult<ObserveReport> {
-    let (n, d) = (self.config().walkers, self.config().dim);
-    let x = CudaSampler::positions(self)?;
-    let mut e = vec![0f32; n];
-    let mut g = vec![0f32; n * d];
-    gmm_eval_host(model, pool, d, &x, &mut e, &mut g);
-    CudaSampler::observe(self, Observation::External { energy: &e, grad: &g })
+  // The native Gaussian mixture on the device (energies, gradients, weight update and weighted
+  // parameter gradients stay on the GPU: only the K (d + 2) parameters go in and per-chunk partial
+  // sums come back). The mirror bookkeeping is the caller's (mirror.rs: both read positions and
+  // log-weights; the observation writes log-weights, energies and gradients).
+  fn observe_gmm(&mut self, model: &GaussianMixture, _pool: &rayon::ThreadPool) -> CoreResult<ObserveReport> {
+    CudaSampler::observe_gmm(self, model)
   }
 
-  fn gmm_walker_grad(&mut self, model: &GaussianMixture, pool: &rayon::ThreadPool) -> CoreResult<(Vec<f64>, f64)> {
-    let d = self.config().dim;
-    let (x, a) = (CudaSampler::positions(self)?, CudaSampler::log_weights(self)?);
-    gmm_walker_grad_host(model, pool, d, &x, &a)
+  fn gmm_walker_grad(&mut self, model: &GaussianMixture, _pool: &rayon::ThreadPool) -> CoreResult<(Vec<f64>, f64)> {
+    CudaSampler::gmm_weighted_param_grad(self, model)
   }
-  // END OF THE GMM HOST PATH.
-  // -------------------------------------------------------------------------------------------
-}
-
-/// The GMM's U and grad U at host positions, chunked as the CPU sampler chunks its walkers (the
-/// CPU's bits).
-pub(crate) fn gmm_eval_host(
-  model: &GaussianMixture,
-  pool: &rayon::ThreadPool,
-  d: usize,
-  x: &[f32],
-  e: &mut [f32],
-  g: &mut [f32],
-) {
-  let kern = model.walker_grad_kernel();
-  let cw = walker_chunk(d);
-  pool.install(|| {
-    x.par_chunks(cw * d)
-      .zip(e.par_chunks_mut(cw))
-      .zip(g.par_chunks_mut(cw * d))
-      .for_each_init(|| kern.scratch(), |sc, ((xc, ec), gc)| kern.eval(sc, xc, ec, gc))
-  });
 }
 
 /// What `cudaStatus()` reports.
