@@ -134,6 +134,35 @@ fn kernels_compile_with_nvrtc() {
       }
     }
   }
+  // CUBIN (machine code, what the backend loads first) for real architectures.
+  for arch in if ver.0 .0 >= 13 {
+    &["sm_75", "sm_90"][..]
+  } else {
+    &["sm_70", "sm_80", "sm_90"][..]
+  } {
+    let cubin = nvrtc::compile_image(&cuda::kernel_source(), "k.cu", arch, nvrtc::Image::Cubin)
+      .unwrap_or_else(|e| panic!("{arch}: {e}"));
+    assert_eq!(&cubin[..4], b"\x7fELF", "{arch}: not an ELF image");
+  }
+  // The disk cache: a second request is served from the file, which a rename put in place.
+  let dir = std::env::temp_dir().join(format!("jarzyn-kcache-{}", std::process::id()));
+  let _ = std::fs::remove_dir_all(&dir);
+  let first = nvrtc::kernels_image_in(Some(&dir), "compute_80", nvrtc::Image::Ptx).unwrap();
+  let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+  assert_eq!(files.len(), 1, "{files:?}");
+  assert!(files[0].extension().is_some_and(|e| e == "ptx"));
+  // Mark the cached copy: the next request must return the file's bytes, not a fresh compile.
+  let mut marked = first.clone();
+  marked.extend_from_slice(b"\n// cached\n");
+  std::fs::write(&files[0], &marked).unwrap();
+  assert_eq!(
+    nvrtc::kernels_image_in(Some(&dir), "compute_80", nvrtc::Image::Ptx).unwrap(),
+    marked
+  );
+  // Another architecture is another entry.
+  nvrtc::kernels_image_in(Some(&dir), "compute_90", nvrtc::Image::Ptx).unwrap();
+  assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+  std::fs::remove_dir_all(&dir).unwrap();
   // A syntax error is reported with NVRTC's log, not a panic.
   let e = nvrtc::compile("extern \"C\" __global__ void k( { }", "bad.cu", archs[0]).unwrap_err();
   assert!(e.contains("compilation"), "{e}");

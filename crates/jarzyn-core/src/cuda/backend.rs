@@ -66,16 +66,64 @@ pub struct CudaBackend {
   pub(crate) f_gmm_partials: CudaFunction,
 }
 
+/// The kernels as a loaded module. First CUBIN for the device's real architecture (machine code:
+/// the driver compiles nothing, so a driver older than NVRTC, same CUDA major version, loads it),
+/// then PTX for its virtual architecture, then PTX for older virtual architectures (a GPU newer
+/// than NVRTC knows runs PTX of an older one). Every failure is kept for the error message.
+fn load_kernels(ctx: &Arc<CudaContext>, info: &DeviceInfo) -> Result<Arc<CudaModule>> {
+  use nvrtc::Image;
+  let (maj, min) = info.compute_capability;
+  let mut tries = vec![(format!("sm_{maj}{min}"), Image::Cubin), (info.arch(), Image::Ptx)];
+  for older in [90, 80, 75] {
+    if older < maj * 10 + min {
+      tries.push((format!("compute_{older}"), Image::Ptx));
+    }
+  }
+  let mut why = Vec::new();
+  for (arch, kind) in tries {
+    let image = match nvrtc::kernels_image(&arch, kind) {
+      Ok(i) => i,
+      Err(e) => {
+        // NVRTC missing altogether: nothing else will work.
+        if nvrtc::version().is_err() {
+          return Err(CoreError::Backend(e));
+        }
+        why.push(format!("{arch}: {}", e.lines().next().unwrap_or("")));
+        continue;
+      }
+    };
+    let module = match kind {
+      Image::Cubin => ctx.load_module(cudarc::nvrtc::Ptx::from_binary(image)),
+      Image::Ptx => ctx.load_module(cudarc::nvrtc::Ptx::from_src(
+        String::from_utf8(image).map_err(|e| CoreError::Backend(e.to_string()))?,
+      )),
+    };
+    match module {
+      Ok(m) => return Ok(m),
+      Err(e) => why.push(format!("{arch}: module load: {e}")),
+    }
+  }
+  let nv = nvrtc::version()
+    .map(|((a, b), _)| format!("{a}.{b}"))
+    .unwrap_or_default();
+  Err(CoreError::Backend(format!(
+    "the kernels could not be loaded on {} (compute {maj}.{min}, driver CUDA {}.{}) with NVRTC {nv}: {}. \
+     PTX newer than the driver fails with CUDA_ERROR_UNSUPPORTED_PTX_VERSION: use an NVRTC no newer than \
+     the driver (JARZYN_NVRTC) or update the driver",
+    info.name,
+    info.driver_version / 1000,
+    (info.driver_version % 1000) / 10,
+    why.join("; ")
+  )))
+}
+
 impl CudaBackend {
   /// Device 0, kernels compiled by NVRTC for its architecture (cached per process).
   pub fn new() -> Result<Self> {
     let info = available().map_err(CoreError::Backend)?;
-    let ptx = nvrtc::kernels_ptx(&info.arch()).map_err(CoreError::Backend)?;
     let ctx = CudaContext::new(info.ordinal).map_err(be("context"))?;
     let stream = ctx.default_stream();
-    let module = ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx)).map_err(be(
-      "module load (a PTX newer than the driver gives CUDA_ERROR_UNSUPPORTED_PTX_VERSION)",
-    ))?;
+    let module = load_kernels(&ctx, &info)?;
     let f = |n: &str| module.load_function(n).map_err(be("function"));
     Ok(CudaBackend {
       f_philox: f("jz_philox")?,

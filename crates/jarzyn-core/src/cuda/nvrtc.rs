@@ -35,6 +35,9 @@ struct Api {
   log: unsafe extern "C" fn(Prog, *mut c_char) -> Res,
   ptx_size: unsafe extern "C" fn(Prog, *mut usize) -> Res,
   ptx: unsafe extern "C" fn(Prog, *mut c_char) -> Res,
+  /// CUBIN output (NVRTC 11.1 on); None with older libraries.
+  cubin_size: Option<unsafe extern "C" fn(Prog, *mut usize) -> Res>,
+  cubin: Option<unsafe extern "C" fn(Prog, *mut c_char) -> Res>,
   destroy: unsafe extern "C" fn(*mut Prog) -> Res,
 }
 
@@ -101,6 +104,9 @@ fn load() -> Result<Api, String> {
       ptx_size: sym!(b"nvrtcGetPTXSize"),
       ptx: sym!(b"nvrtcGetPTX"),
       destroy: sym!(b"nvrtcDestroyProgram"),
+      // SAFETY: the NVRTC C API signatures (nvrtc.h); optional in old libraries.
+      cubin_size: unsafe { lib.get(b"nvrtcGetCUBINSize") }.ok().map(|f| *f),
+      cubin: unsafe { lib.get(b"nvrtcGetCUBIN") }.ok().map(|f| *f),
       path: path.clone(),
       _lib: lib,
     };
@@ -144,22 +150,59 @@ fn err(a: &Api, r: Res) -> String {
   }
 }
 
+/// What NVRTC is asked to produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Image {
+  /// PTX for a virtual architecture ("compute_90"): the driver compiles it at load time, and
+  /// refuses PTX newer than itself (CUDA_ERROR_UNSUPPORTED_PTX_VERSION).
+  Ptx,
+  /// Machine code for a real architecture ("sm_90"): no compilation at load time, so a driver
+  /// older than NVRTC (same CUDA major version) loads it.
+  Cubin,
+}
+
+impl Image {
+  fn ext(self) -> &'static str {
+    match self {
+      Image::Ptx => "ptx",
+      Image::Cubin => "cubin",
+    }
+  }
+}
+
+/// The options every compilation uses: no fused multiply-add, IEEE division and square root, no
+/// flush to zero, so that the f32/f64 arithmetic rounds as on the CPU.
+const OPTIONS: [&str; 5] = [
+  "--fmad=false",
+  "--prec-div=true",
+  "--prec-sqrt=true",
+  "--ftz=false",
+  "--std=c++14",
+];
+
 /// Compile `src` to PTX for `arch` (e.g. "compute_90"), with `--fmad=false`. Not cached.
 pub fn compile(src: &str, name: &str, arch: &str) -> Result<String, String> {
+  let bytes = compile_image(src, name, arch, Image::Ptx)?;
+  String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
+/// Compile `src` to PTX (`arch` "compute_XY") or CUBIN ("sm_XY"). Not cached. PTX comes without
+/// its terminating NUL.
+pub fn compile_image(src: &str, name: &str, arch: &str, kind: Image) -> Result<Vec<u8>, String> {
   let a = api()?;
+  let (size_fn, get_fn) = match kind {
+    Image::Ptx => (a.ptx_size, a.ptx),
+    Image::Cubin => match (a.cubin_size, a.cubin) {
+      (Some(s), Some(g)) => (s, g),
+      _ => return Err(format!("{} cannot produce CUBIN (NVRTC 11.1 or newer needed)", a.path)),
+    },
+  };
   let csrc = CString::new(src).map_err(|e| e.to_string())?;
   let cname = CString::new(name).map_err(|e| e.to_string())?;
-  let opts: Vec<CString> = [
-    format!("--gpu-architecture={arch}"),
-    "--fmad=false".into(),
-    "--prec-div=true".into(),
-    "--prec-sqrt=true".into(),
-    "--ftz=false".into(),
-    "--std=c++14".into(),
-  ]
-  .into_iter()
-  .map(|o| CString::new(o).expect("no NUL in options"))
-  .collect();
+  let opts: Vec<CString> = std::iter::once(format!("--gpu-architecture={arch}"))
+    .chain(OPTIONS.iter().map(|o| o.to_string()))
+    .map(|o| CString::new(o).expect("no NUL in options"))
+    .collect();
   let optp: Vec<*const c_char> = opts.iter().map(|o| o.as_ptr()).collect();
   let mut prog: Prog = std::ptr::null_mut();
   // SAFETY: NVRTC C API with valid NUL-terminated strings; the program is destroyed below.
@@ -188,19 +231,21 @@ pub fn compile(src: &str, name: &str, arch: &str) -> Result<String, String> {
       Err(format!("NVRTC compilation for {arch} failed: {}\n{log}", err(a, r)))
     } else {
       let mut n = 0usize;
-      let r = (a.ptx_size)(prog, &mut n);
+      let r = size_fn(prog, &mut n);
       if r != 0 {
-        Err(format!("nvrtcGetPTXSize: {}", err(a, r)))
+        Err(format!("NVRTC output size ({}): {}", kind.ext(), err(a, r)))
       } else {
         let mut buf = vec![0u8; n];
-        let r = (a.ptx)(prog, buf.as_mut_ptr().cast());
+        let r = get_fn(prog, buf.as_mut_ptr().cast());
         if r != 0 {
-          Err(format!("nvrtcGetPTX: {}", err(a, r)))
+          Err(format!("NVRTC output ({}): {}", kind.ext(), err(a, r)))
         } else {
-          while buf.last() == Some(&0) {
-            buf.pop();
+          if kind == Image::Ptx {
+            while buf.last() == Some(&0) {
+              buf.pop();
+            }
           }
-          String::from_utf8(buf).map_err(|e| e.to_string())
+          Ok(buf)
         }
       }
     };
@@ -211,10 +256,88 @@ pub fn compile(src: &str, name: &str, arch: &str) -> Result<String, String> {
 
 /// The jarzyn kernels compiled for `arch`, once per process and architecture.
 pub fn kernels_ptx(arch: &str) -> Result<String, String> {
-  static CACHE: OnceLock<Mutex<HashMap<String, Result<String, String>>>> = OnceLock::new();
+  kernels_image(arch, Image::Ptx).and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()))
+}
+
+/// FNV-1a, 64 bits: a stable cache key (std's hasher may change between Rust releases).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+  let mut h = 0xcbf2_9ce4_8422_2325u64;
+  for p in parts {
+    for &b in p.iter().chain(&[0xffu8]) {
+      h ^= b as u64;
+      h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+  }
+  h
+}
+
+/// Where compiled kernels are kept between processes: `$JARZYN_CACHE_DIR` (empty: no disk cache),
+/// else `$XDG_CACHE_HOME/jarzyn`, `$HOME/.cache/jarzyn` or `%LOCALAPPDATA%\jarzyn`.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+  use std::path::PathBuf;
+  if let Ok(d) = std::env::var("JARZYN_CACHE_DIR") {
+    return (!d.is_empty()).then(|| PathBuf::from(d));
+  }
+  if let Ok(d) = std::env::var("XDG_CACHE_HOME") {
+    if !d.is_empty() {
+      return Some(PathBuf::from(d).join("jarzyn"));
+    }
+  }
+  if cfg!(windows) {
+    if let Ok(d) = std::env::var("LOCALAPPDATA") {
+      return Some(PathBuf::from(d).join("jarzyn"));
+    }
+  }
+  std::env::var("HOME")
+    .ok()
+    .filter(|h| !h.is_empty())
+    .map(|h| PathBuf::from(h).join(".cache").join("jarzyn"))
+}
+
+/// The kernels for `arch` as `kind`, from `dir`'s cache when there (keyed on the source, NVRTC's
+/// version, the options, the architecture and the kind), else compiled and stored there
+/// atomically (write to a temporary name, then rename; a failure to store is ignored).
+pub fn kernels_image_in(dir: Option<&std::path::Path>, arch: &str, kind: Image) -> Result<Vec<u8>, String> {
+  let src = super::kernel_source();
+  let ((maj, min), _) = version()?;
+  let ver = format!("{maj}.{min}");
+  let opts = OPTIONS.join(" ");
+  let key = fnv1a(&[
+    src.as_bytes(),
+    ver.as_bytes(),
+    opts.as_bytes(),
+    arch.as_bytes(),
+    kind.ext().as_bytes(),
+  ]);
+  let file = dir.map(|d| d.join(format!("kernels-{arch}-{key:016x}.{}", kind.ext())));
+  if let Some(f) = &file {
+    if let Ok(bytes) = std::fs::read(f) {
+      if !bytes.is_empty() {
+        return Ok(bytes);
+      }
+    }
+  }
+  let bytes = compile_image(&src, "jarzyn_kernels.cu", arch, kind)?;
+  if let (Some(d), Some(f)) = (dir, &file) {
+    let tmp = d.join(format!(".kernels-{}-{key:016x}.tmp", std::process::id()));
+    let stored = std::fs::create_dir_all(d)
+      .and_then(|_| std::fs::write(&tmp, &bytes))
+      .and_then(|_| std::fs::rename(&tmp, f));
+    if stored.is_err() {
+      let _ = std::fs::remove_file(&tmp);
+    }
+  }
+  Ok(bytes)
+}
+
+/// The kernels for `arch` as `kind`: once per process, and across processes through
+/// [`cache_dir`].
+pub fn kernels_image(arch: &str, kind: Image) -> Result<Vec<u8>, String> {
+  type Cache = Mutex<HashMap<(String, Image), Result<Vec<u8>, String>>>;
+  static CACHE: OnceLock<Cache> = OnceLock::new();
   let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
   let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-  c.entry(arch.to_string())
-    .or_insert_with(|| compile(&super::kernel_source(), "jarzyn_kernels.cu", arch))
+  c.entry((arch.to_string(), kind))
+    .or_insert_with(|| kernels_image_in(cache_dir().as_deref(), arch, kind))
     .clone()
 }
