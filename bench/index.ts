@@ -23,6 +23,7 @@ import {
   type ModelInputs,
   type StepResult,
 } from './sampler'
+import { benchGpu, gpuLines } from './gpu'
 import { benchGmmRun, benchMlpStep } from './training'
 import { gcAvailable, now, progress, r4, si, table, threadsAll } from './util'
 
@@ -83,6 +84,10 @@ async function main(): Promise<void> {
   const gmmIterations = quick ? 500 : 8000
   progress(`Gaussian-mixture experiment: d = 50, N = n = 10^4, ${gmmIterations} iterations per method`)
   const gmm = await benchGmmRun({ methods: ['jarzynski', 'pcd', 'cd'], iterations: gmmIterations, threads: all })
+
+  // 7. GPU (issue 10): the core's CUDA benchmark when a GPU is usable, else the reason.
+  progress('GPU: CUDA benchmark (skipped without a usable GPU)')
+  const gpu = benchGpu(all, quick)
 
   // ---- Output ----
   const out: string[] = []
@@ -211,6 +216,8 @@ async function main(): Promise<void> {
     ),
   )
   out.push(`Speed-up over the authors' 172 ms per iteration: ${(172 / gmm[0].msPerIteration).toFixed(0)}x (Jarzynski)`)
+  out.push('')
+  out.push(...gpuLines(gpu))
   const misses = steps.filter((r) => !r.pass)
   out.push('')
   out.push(
@@ -281,6 +288,7 @@ async function main(): Promise<void> {
       results: mlp.results.map((r) => ({ method: r.method, msPerIteration: r4(r.msPerIteration), samplerShare: r4(r.samplerShare), timings: r.timings })),
     },
     gmm: gmm.map((r) => ({ ...r, seconds: r4(r.seconds), msPerIteration: r4(r.msPerIteration) })),
+    gpu,
     seconds: r4(now() - t0),
   }
   process.stdout.write(JSON.stringify(json) + '\n')

@@ -114,6 +114,14 @@ export declare class NativeSampler {
   get disposed(): boolean
 }
 
+/**
+ * The GPU section of `npm run bench` (jarzyn_core::cuda::bench::run_all): JSON with the device's
+ * copy bandwidth, move + observe walker-steps per second and bandwidth fractions, and the
+ * Gaussian-mixture iteration on GPU and CPU. Throws ERR_JARZYN_BACKEND without a usable GPU.
+ * Blocks the calling thread for the whole benchmark (minutes): a benchmark entry point only.
+ */
+export declare function cudaBench(cpuThreads: number, quick: boolean): string
+
 /** Probe the CUDA driver, device 0 and NVRTC (once per process; never throws). */
 export declare function cudaStatus(): NativeCudaStatus
 

@@ -97,3 +97,20 @@ pub(crate) fn addr_range<T>(s: &[T]) -> Range<usize> {
 pub(crate) fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
   a.start < b.end && b.start < a.end && !a.is_empty() && !b.is_empty()
 }
+
+/// The GPU section of `npm run bench` (jarzyn_core::cuda::bench::run_all): JSON with the device's
+/// copy bandwidth, move + observe walker-steps per second and bandwidth fractions, and the
+/// Gaussian-mixture iteration on GPU and CPU. Throws ERR_JARZYN_BACKEND without a usable GPU.
+/// Blocks the calling thread for the whole benchmark (minutes): a benchmark entry point only.
+#[napi]
+pub fn cuda_bench(cpu_threads: u32, quick: bool) -> Result<String> {
+  #[cfg(jarzyn_cuda)]
+  {
+    jarzyn_core::cuda::bench::run_all(cpu_threads.max(1) as usize, quick).map_err(js_err)
+  }
+  #[cfg(not(jarzyn_cuda))]
+  {
+    let _ = (cpu_threads, quick);
+    Err(js_err(CoreError::Backend(NO_CUDA_BUILD.to_string())))
+  }
+}
