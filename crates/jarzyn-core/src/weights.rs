@@ -77,8 +77,9 @@ pub fn summarize(pool: &rayon::ThreadPool, log_w: &[f64]) -> WeightSummary {
 }
 
 /// Combine per-chunk (max, sum exp(a - max), sum exp(2 (a - max)), zero count), in chunk order:
-/// each chunk is rescaled to the global maximum. Shared by the CPU summary and the CUDA one.
-pub(crate) fn combine_chunks(n: usize, partials: impl IntoIterator<Item = (f64, f64, f64, usize)>) -> WeightSummary {
+/// each chunk is rescaled to the global maximum. Shared by the CPU summary and the CUDA one (and
+/// by the CUDA emulator's tests, crates/jarzyn-cuda-emu).
+pub fn combine_chunks(n: usize, partials: impl IntoIterator<Item = (f64, f64, f64, usize)>) -> WeightSummary {
   let partials: Vec<_> = partials.into_iter().collect();
   let max = partials.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
   if max == f64::NEG_INFINITY || n == 0 {
