@@ -5,14 +5,29 @@ use jarzyn_core::philox::Counter;
 
 use crate::{kernels, DeviceBuf, Grid};
 
-/// Threads per block of the backend's launches (`THREADS` in cuda/sampler.rs).
+/// Threads per block of the one-thread-per-item kernels (`THREADS` in cuda/backend.rs).
 pub const THREADS: u32 = 256;
-/// Threads per block of jz_summary (`SUMMARY_THREADS` in cuda/sampler.rs and kernels.cu).
-pub const SUMMARY_THREADS: u32 = 256;
+/// `BLOCK_THREADS` of cuda/backend.rs: SUMMARY_THREADS, TILE_THREADS, SCAN_THREADS and
+/// PART_THREADS of kernels.cu.
+pub const BLOCK_THREADS: u32 = 256;
+/// Alias kept for the summary's launches.
+pub const SUMMARY_THREADS: u32 = BLOCK_THREADS;
+/// `TILE_ELEMS` (kernels.cu, cuda/backend.rs): elements of one move/observe tile.
+pub const TILE_ELEMS: usize = 2048;
+/// `SCAN_TILE` (kernels.cu, cuda/backend.rs).
+pub const SCAN_TILE: usize = 2048;
+/// `SCAN_SUM_THREADS` (kernels.cu, cuda/backend.rs).
+pub const SCAN_SUM_THREADS: u32 = 1024;
 
-/// `grid()` of cuda/sampler.rs.
+/// `grid()` of cuda/backend.rs.
 pub fn grid(n: u64) -> Grid {
   Grid::linear(n, THREADS)
+}
+
+/// `blocks()` of cuda/backend.rs: `blocks` blocks (at least one) of `threads` threads.
+pub fn blocks(blocks: u64, threads: u32) -> Grid {
+  assert!(blocks <= i32::MAX as u64, "too many blocks");
+  Grid::blocks(blocks.max(1) as u32, threads)
 }
 
 /// Philox4x32-10 of each counter under `key` (jz_philox).
@@ -94,7 +109,7 @@ pub fn summary_partials(a: &[f64], chunk: usize) -> Partials {
   // SAFETY: argument list of jz_summary; one block per chunk, SUMMARY_THREADS threads.
   unsafe {
     kernels::jz_summary(
-      Grid::blocks(blocks as u32, SUMMARY_THREADS),
+      self::blocks(blocks as u64, SUMMARY_THREADS),
       d_a.ptr(),
       n as u32,
       chunk as u32,
@@ -109,5 +124,31 @@ pub fn summary_partials(a: &[f64], chunk: usize) -> Partials {
     s: ps.to_vec(),
     s2: ps2.to_vec(),
     zero: pz.to_vec(),
+  }
+}
+
+/// Inclusive prefix sums of `input[..n]` into `out`, or of `out` in place when `input` is None:
+/// `scan()` of cuda/resample.rs (jz_scan_tile, then jz_scan_sums and jz_scan_add over tiles).
+/// `sums` must hold at least ceil(n / SCAN_TILE) doubles.
+pub fn scan(input: Option<&DeviceBuf<f64>>, n: usize, out: &mut DeviceBuf<f64>, sums: &mut DeviceBuf<f64>) {
+  let tiles = n.div_ceil(SCAN_TILE);
+  let n32 = n as u32;
+  let inp = input.map_or(std::ptr::null(), |i| i.ptr());
+  // SAFETY: argument list of jz_scan_tile (null input: in place); one block of SCAN_THREADS per
+  // tile; out holds n, sums `tiles` doubles.
+  unsafe {
+    kernels::jz_scan_tile(
+      blocks(tiles as u64, BLOCK_THREADS),
+      inp,
+      n32,
+      out.mut_ptr(),
+      sums.mut_ptr(),
+    )
+  };
+  if tiles > 1 {
+    // SAFETY: argument list of jz_scan_sums; exactly one block of SCAN_SUM_THREADS.
+    unsafe { kernels::jz_scan_sums(blocks(1, SCAN_SUM_THREADS), sums.mut_ptr(), tiles as u32) };
+    // SAFETY: argument list of jz_scan_add.
+    unsafe { kernels::jz_scan_add(grid(n as u64), out.mut_ptr(), n32, sums.ptr()) };
   }
 }

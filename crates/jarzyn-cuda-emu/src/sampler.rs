@@ -1,43 +1,60 @@
-//! [`EmuSampler`]: `CudaSampler` (crates/jarzyn-core/src/cuda/sampler.rs) with the device
-//! buffers in emulated memory. Every launch has CudaSampler's argument list and configuration,
-//! and the host-side logic (phases, counters, summary combination, host resampling, gathers) is
-//! the same, line for line where it can be: keep the two in step when either changes.
+//! [`EmuSampler`]: `CudaSampler` (crates/jarzyn-core/src/cuda/sampler.rs, resample.rs, gmm.rs)
+//! with the device buffers in emulated memory. Every launch has CudaSampler's argument list and
+//! configuration, and the host-side logic (phases, counters, tiles, summary combination, device
+//! resampling, gathers, the mixture's partials) is the same, line for line where it can be: keep
+//! the two in step when either changes. (The generated launchers have the kernels' exact
+//! parameter lists, so a changed kernel signature fails to compile here.)
 
 use jarzyn_core::philox::{key_from_seed, Counter, Stream};
-use jarzyn_core::resample::{resample, Scheme, Uniforms};
+use jarzyn_core::resample::Scheme;
 use jarzyn_core::weights::{combine_chunks, normalized_into, WeightSummary, REDUCE_CHUNK};
 use jarzyn_core::{CoreError, ObserveReport, Result, SamplerConfig, SamplerCounters};
 
-use crate::backend::{grid, SUMMARY_THREADS};
-use crate::{kernels, DeviceBuf, Grid};
+use crate::backend::{blocks, grid, BLOCK_THREADS, TILE_ELEMS};
+use crate::resample::ResampleScratch;
+use crate::{kernels, DeviceBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
   Fresh = 0,
   Moved = 1,
   Observed = 2,
 }
 
+/// Per-chunk partials of the log-weight summary, kept on the "device" (`SummaryParts`).
+pub(crate) struct SummaryParts {
+  pub max: DeviceBuf<f64>,
+  pub s: DeviceBuf<f64>,
+  pub s2: DeviceBuf<f64>,
+  pub zero: DeviceBuf<u32>,
+  pub chunks: usize,
+}
+
 /// Walkers in emulated device memory, driven as `CudaSampler` drives the GPU.
 pub struct EmuSampler {
-  cfg: SamplerConfig,
-  key: [u32; 2],
-  x: DeviceBuf<f32>,
-  xp: DeviceBuf<f32>,
-  g: DeviceBuf<f32>,
-  e: DeviceBuf<f32>,
-  a: DeviceBuf<f64>,
-  fwd: DeviceBuf<f64>,
+  pub(crate) cfg: SamplerConfig,
+  pub(crate) key: [u32; 2],
+  pub(crate) x: DeviceBuf<f32>,
+  pub(crate) xp: DeviceBuf<f32>,
+  pub(crate) g: DeviceBuf<f32>,
+  pub(crate) e: DeviceBuf<f32>,
+  pub(crate) a: DeviceBuf<f64>,
+  pub(crate) fwd: DeviceBuf<f64>,
   counts: DeviceBuf<u32>,
-  scratch32: Option<DeviceBuf<f32>>,
-  scratch64: Option<DeviceBuf<f64>>,
+  pub(crate) parts: SummaryParts,
+  pub(crate) resample_scratch: Option<ResampleScratch>,
+  pub(crate) gmm: Option<crate::gmm::DeviceGmm>,
   pool: rayon::ThreadPool,
-  phase: Phase,
-  summary_cache: Option<WeightSummary>,
-  log_norm_absorbed: f64,
+  pub(crate) phase: Phase,
+  pub(crate) summary_cache: Option<WeightSummary>,
+  pub(crate) log_norm_absorbed: f64,
   steps: u64,
-  resamplings: u64,
+  pub(crate) resamplings: u64,
   invalid_total: u64,
+  pub(crate) generation: u64,
+  /// Test switch (not in CudaSampler): use the one-thread-per-walker jz_move_rows /
+  /// jz_observe_rows even where a tile holds a walker.
+  pub force_rows: bool,
 }
 
 impl EmuSampler {
@@ -60,6 +77,7 @@ impl EmuSampler {
       });
     }
     let nd = cfg.walkers * cfg.dim;
+    let chunks = cfg.walkers.div_ceil(REDUCE_CHUNK);
     let alloc32 = |n: usize| DeviceBuf::<f32>::zeros(n.max(1));
     let alloc64 = |n: usize| DeviceBuf::<f64>::zeros(n.max(1));
     let pool = rayon::ThreadPoolBuilder::new()
@@ -78,8 +96,15 @@ impl EmuSampler {
       a: alloc64(cfg.walkers),
       fwd: alloc64(if cfg.weighted { cfg.walkers } else { 0 }),
       counts: DeviceBuf::zeros(2),
-      scratch32: None,
-      scratch64: None,
+      parts: SummaryParts {
+        max: alloc64(chunks),
+        s: alloc64(chunks),
+        s2: alloc64(chunks),
+        zero: DeviceBuf::zeros(chunks),
+        chunks,
+      },
+      resample_scratch: None,
+      gmm: None,
       pool,
       phase: Phase::Fresh,
       summary_cache: None,
@@ -87,6 +112,8 @@ impl EmuSampler {
       steps: 0,
       resamplings: 0,
       invalid_total: 0,
+      generation: 0,
+      force_rows: false,
       cfg,
     })
   }
@@ -120,14 +147,19 @@ impl EmuSampler {
     Ok(())
   }
 
-  /// As `CudaSampler::reinitialize` (jz_fill_f64 of A with 0).
-  pub fn reinitialize(&mut self) {
+  pub(crate) fn fill_log_weights(&mut self, v: f64) {
     let n32 = self.cfg.walkers as u32;
     // SAFETY: argument list of jz_fill_f64; a holds N doubles.
-    unsafe { kernels::jz_fill_f64(grid(self.cfg.walkers as u64), self.a.mut_ptr(), n32, 0.0) };
+    unsafe { kernels::jz_fill_f64(grid(self.cfg.walkers as u64), self.a.mut_ptr(), n32, v) };
+  }
+
+  /// As `CudaSampler::reinitialize` (jz_fill_f64 of A with 0).
+  pub fn reinitialize(&mut self) {
+    self.fill_log_weights(0.0);
     self.log_norm_absorbed = 0.0;
     self.phase = Phase::Fresh;
     self.summary_cache = None;
+    self.generation += 1;
   }
 
   pub fn counters(&self) -> SamplerCounters {
@@ -160,6 +192,7 @@ impl EmuSampler {
     self.log_norm_absorbed = c.log_norm_absorbed;
     self.phase = if c.observed { Phase::Observed } else { Phase::Fresh };
     self.summary_cache = None;
+    self.generation += 1;
     Ok(())
   }
 
@@ -176,17 +209,21 @@ impl EmuSampler {
       return Err(CoreError::BadState("cannot set positions between move() and observe()"));
     }
     self.x[..nd].copy_from_slice(x);
+    self.generation += 1;
     Ok(())
   }
   pub fn set_energies(&mut self, e: &[f32]) {
     self.e[..self.cfg.walkers].copy_from_slice(e);
+    self.generation += 1;
   }
   pub fn set_gradients(&mut self, g: &[f32]) {
     self.g[..self.cfg.walkers * self.cfg.dim].copy_from_slice(g);
+    self.generation += 1;
   }
   pub fn set_log_weights(&mut self, a: &[f64]) {
     self.a[..self.cfg.walkers].copy_from_slice(a);
     self.summary_cache = None;
+    self.generation += 1;
   }
 
   pub fn positions(&self) -> Vec<f32> {
@@ -202,7 +239,16 @@ impl EmuSampler {
     self.g[..self.cfg.walkers * self.cfg.dim].to_vec()
   }
 
-  /// As `CudaSampler::move_walkers` (jz_move).
+  /// Walkers per move/observe tile, or None when one row is longer than a tile (then the
+  /// one-thread-per-walker kernels run).
+  fn walkers_per_tile(&self) -> Option<u32> {
+    if self.force_rows {
+      return None;
+    }
+    (self.cfg.dim <= TILE_ELEMS).then(|| (TILE_ELEMS / self.cfg.dim).min(self.cfg.walkers) as u32)
+  }
+
+  /// As `CudaSampler::move_walkers`: jz_move over tiles (jz_move_rows for rows longer than a tile).
   pub fn move_walkers(&mut self) -> Result<()> {
     match self.phase {
       Phase::Fresh => {
@@ -220,35 +266,64 @@ impl EmuSampler {
     let h = self.cfg.step_size;
     let (hf, sf, qh) = (h as f32, (2.0 * h).sqrt() as f32, 0.25 * h);
     let ctr = Counter::new(Stream::Noise, self.steps);
-    let (n32, d32, wt) = (self.cfg.walkers as u32, self.cfg.dim as u32, self.cfg.weighted as i32);
-    // SAFETY: argument list of jz_move; buffers sized N x d / N (xp, fwd unused unweighted).
-    unsafe {
-      kernels::jz_move(
-        grid(self.cfg.walkers as u64),
-        self.key[0],
-        self.key[1],
-        ctr.c2,
-        ctr.c3,
-        n32,
-        d32,
-        hf,
-        sf,
-        qh,
-        wt,
-        self.x.mut_ptr(),
-        self.xp.mut_ptr(),
-        self.g.ptr(),
-        self.e.ptr(),
-        self.a.ptr(),
-        self.fwd.mut_ptr(),
-      )
-    };
+    let n = self.cfg.walkers;
+    let (n32, d32, wt) = (n as u32, self.cfg.dim as u32, self.cfg.weighted as i32);
+    let (k0, k1) = (self.key[0], self.key[1]);
+    match self.walkers_per_tile() {
+      // SAFETY: argument list of jz_move; BLOCK_THREADS = TILE_THREADS threads per tile; buffers
+      // sized N x d / N (xp, fwd unused unweighted).
+      Some(w) => unsafe {
+        kernels::jz_move(
+          blocks(n.div_ceil(w as usize) as u64, BLOCK_THREADS),
+          k0,
+          k1,
+          ctr.c2,
+          ctr.c3,
+          n32,
+          d32,
+          w,
+          hf,
+          sf,
+          qh,
+          wt,
+          self.x.mut_ptr(),
+          self.xp.mut_ptr(),
+          self.g.ptr(),
+          self.e.ptr(),
+          self.a.ptr(),
+          self.fwd.mut_ptr(),
+        )
+      },
+      // SAFETY: argument list of jz_move_rows.
+      None => unsafe {
+        kernels::jz_move_rows(
+          grid(n as u64),
+          k0,
+          k1,
+          ctr.c2,
+          ctr.c3,
+          n32,
+          d32,
+          hf,
+          sf,
+          qh,
+          wt,
+          self.x.mut_ptr(),
+          self.xp.mut_ptr(),
+          self.g.ptr(),
+          self.e.ptr(),
+          self.a.ptr(),
+          self.fwd.mut_ptr(),
+        )
+      },
+    }
     self.steps += 1;
+    self.generation += 1;
     self.phase = Phase::Moved;
     Ok(())
   }
 
-  /// As `CudaSampler::observe(Observation::External { energy, grad })` (jz_observe).
+  /// As `CudaSampler::observe(Observation::External { energy, grad })`.
   pub fn observe(&mut self, energy: &[f32], grad: &[f32]) -> Result<ObserveReport> {
     let (n, d) = (self.cfg.walkers, self.cfg.dim);
     if energy.len() != n {
@@ -267,34 +342,62 @@ impl EmuSampler {
     }
     self.e[..n].copy_from_slice(energy);
     self.g[..n * d].copy_from_slice(grad);
+    self.update_weights()
+  }
+
+  /// As `CudaSampler::update_weights`: jz_observe over tiles (jz_observe_rows for long rows).
+  pub(crate) fn update_weights(&mut self) -> Result<ObserveReport> {
+    let n = self.cfg.walkers;
     self.counts.fill(0);
-    let (n32, d32) = (n as u32, d as u32);
+    let (n32, d32) = (n as u32, self.cfg.dim as u32);
     let qh = 0.25 * self.cfg.step_size;
     let (wt, ph) = (self.cfg.weighted as i32, self.phase as i32);
-    // SAFETY: argument list of jz_observe.
-    unsafe {
-      kernels::jz_observe(
-        grid(n as u64),
-        n32,
-        d32,
-        qh,
-        wt,
-        ph,
-        self.x.ptr(),
-        self.xp.ptr(),
-        self.fwd.mut_ptr(),
-        self.a.mut_ptr(),
-        self.e.ptr(),
-        self.g.ptr(),
-        self.counts.mut_ptr(),
-      )
-    };
+    match self.walkers_per_tile() {
+      // SAFETY: argument list of jz_observe.
+      Some(w) => unsafe {
+        kernels::jz_observe(
+          blocks(n.div_ceil(w as usize) as u64, BLOCK_THREADS),
+          n32,
+          d32,
+          w,
+          qh,
+          wt,
+          ph,
+          self.x.ptr(),
+          self.xp.ptr(),
+          self.fwd.mut_ptr(),
+          self.a.mut_ptr(),
+          self.e.ptr(),
+          self.g.ptr(),
+          self.counts.mut_ptr(),
+        )
+      },
+      // SAFETY: argument list of jz_observe_rows.
+      None => unsafe {
+        kernels::jz_observe_rows(
+          grid(n as u64),
+          n32,
+          d32,
+          qh,
+          wt,
+          ph,
+          self.x.ptr(),
+          self.xp.ptr(),
+          self.fwd.mut_ptr(),
+          self.a.mut_ptr(),
+          self.e.ptr(),
+          self.g.ptr(),
+          self.counts.mut_ptr(),
+        )
+      },
+    }
     let report = ObserveReport {
       newly_invalid: self.counts[0] as usize,
       invalid: self.counts[1] as usize,
     };
     self.invalid_total += report.newly_invalid as u64;
     self.phase = Phase::Observed;
+    self.generation += 1;
     self.summary_cache = None;
     if report.invalid == n {
       return Err(CoreError::AllWalkersInvalid { invalid: n, walkers: n });
@@ -302,32 +405,34 @@ impl EmuSampler {
     Ok(report)
   }
 
-  /// As `CudaSampler::summary`: jz_summary partials per REDUCE_CHUNK walkers, combined on the host
-  /// in chunk order by `weights::combine_chunks`.
+  /// As `CudaSampler::summary_parts`: jz_summary into the per-chunk partials.
+  pub(crate) fn summary_parts(&mut self) {
+    let (n32, c32) = (self.cfg.walkers as u32, REDUCE_CHUNK as u32);
+    let p = &mut self.parts;
+    // SAFETY: argument list of jz_summary; one block per chunk, SUMMARY_THREADS threads.
+    unsafe {
+      kernels::jz_summary(
+        blocks(p.chunks as u64, BLOCK_THREADS),
+        self.a.ptr(),
+        n32,
+        c32,
+        p.max.mut_ptr(),
+        p.s.mut_ptr(),
+        p.s2.mut_ptr(),
+        p.zero.mut_ptr(),
+      )
+    };
+  }
+
+  /// As `CudaSampler::summary`: the partials combined on the host in chunk order by
+  /// `weights::combine_chunks`. Cached until the weights change.
   pub fn summary(&mut self) -> WeightSummary {
     if let Some(s) = self.summary_cache {
       return s;
     }
-    let n = self.cfg.walkers;
-    let blocks = n.div_ceil(REDUCE_CHUNK);
-    let mut pm = DeviceBuf::<f64>::zeros(blocks);
-    let mut ps = DeviceBuf::<f64>::zeros(blocks);
-    let mut ps2 = DeviceBuf::<f64>::zeros(blocks);
-    let mut pz = DeviceBuf::<u32>::zeros(blocks);
-    // SAFETY: argument list of jz_summary; one block per chunk, SUMMARY_THREADS threads.
-    unsafe {
-      kernels::jz_summary(
-        Grid::blocks(blocks as u32, SUMMARY_THREADS),
-        self.a.ptr(),
-        n as u32,
-        REDUCE_CHUNK as u32,
-        pm.mut_ptr(),
-        ps.mut_ptr(),
-        ps2.mut_ptr(),
-        pz.mut_ptr(),
-      )
-    };
-    let sum = combine_partials(n, &pm, &ps, &ps2, &pz);
+    self.summary_parts();
+    let p = &self.parts;
+    let sum = combine_partials(self.cfg.walkers, &p.max, &p.s, &p.s2, &p.zero);
     self.summary_cache = Some(sum);
     sum
   }
@@ -350,69 +455,17 @@ impl EmuSampler {
     Ok(p)
   }
 
-  /// As `CudaSampler::resample`: ancestors on the host, rows gathered by jz_gather_f32 /
-  /// jz_gather_f64 into scratch and copied back, A = 0 by jz_fill_f64.
+  /// As `CudaSampler::resample`: resampling on the device (crate::resample), the ancestors
+  /// copied back.
   pub fn resample(&mut self, scheme: Scheme) -> Result<Vec<usize>> {
-    let (n, d) = (self.cfg.walkers, self.cfg.dim);
-    let s = self.summary();
-    if s.max == f64::NEG_INFINITY || !s.log_sum.is_finite() {
-      return Err(CoreError::AllWalkersInvalid {
-        invalid: s.zero,
-        walkers: n,
-      });
-    }
-    let p = self.normalized_weights()?;
-    let uniforms = Uniforms::new(self.key, Counter::new(Stream::Resample, self.resamplings));
-    let mut ancestors = vec![0usize; n];
-    resample(scheme, &p, &uniforms, &mut ancestors);
-    let anc32: Vec<u32> = ancestors.iter().map(|&i| i as u32).collect();
-    let d_anc = DeviceBuf::from_slice(&anc32);
-    if self.scratch32.is_none() {
-      self.scratch32 = Some(DeviceBuf::zeros(n * d));
-      self.scratch64 = Some(DeviceBuf::zeros(n));
-    }
-    let (n32, d32, one) = (n as u32, d as u32, 1u32);
-    let weighted = self.cfg.weighted;
-    let moved = self.phase == Phase::Moved;
-    let tmp = self.scratch32.as_mut().expect("allocated");
-    let gather32 = |buf: &mut DeviceBuf<f32>, tmp: &mut DeviceBuf<f32>, width: u32| {
-      // SAFETY: argument list of jz_gather_f32; both buffers hold n * width floats.
-      unsafe {
-        kernels::jz_gather_f32(
-          grid(n as u64 * width as u64),
-          buf.ptr(),
-          d_anc.ptr(),
-          n32,
-          width,
-          tmp.mut_ptr(),
-        )
-      };
-      let len = n * width as usize;
-      buf[..len].copy_from_slice(&tmp[..len]);
-    };
-    gather32(&mut self.x, tmp, d32);
-    gather32(&mut self.g, tmp, d32);
-    if weighted && moved {
-      gather32(&mut self.xp, tmp, d32);
-    }
-    gather32(&mut self.e, tmp, one);
-    if weighted {
-      let t64 = self.scratch64.as_mut().expect("allocated");
-      // SAFETY: argument list of jz_gather_f64.
-      unsafe { kernels::jz_gather_f64(grid(n as u64), self.fwd.ptr(), d_anc.ptr(), n32, t64.mut_ptr()) };
-      self.fwd[..n].copy_from_slice(&t64[..n]);
-    }
-    // SAFETY: argument list of jz_fill_f64.
-    unsafe { kernels::jz_fill_f64(grid(n as u64), self.a.mut_ptr(), n32, 0.0) };
-    self.log_norm_absorbed += s.log_mean();
-    self.resamplings += 1;
-    self.summary_cache = None;
-    Ok(ancestors)
+    self.resample_on_device(scheme)?;
+    let sc = self.resample_scratch.as_ref().expect("allocated by resample_on_device");
+    Ok(sc.anc[..self.cfg.walkers].iter().map(|&i| i as usize).collect())
   }
 
   pub fn maybe_resample(&mut self, ess_fraction: f64, scheme: Scheme) -> Result<bool> {
     if self.summary().ess() < ess_fraction * self.cfg.walkers as f64 {
-      self.resample(scheme)?;
+      self.resample_on_device(scheme)?;
       Ok(true)
     } else {
       Ok(false)

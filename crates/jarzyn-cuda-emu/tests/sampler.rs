@@ -1,6 +1,8 @@
-//! jz_move, jz_observe, jz_summary, the gathers and jz_fill_f64, driven as cuda/sampler.rs drives
-//! them (EmuSampler), against jarzyn_core::Sampler with the same seed and energies: positions,
-//! log-weights, energies and invalid counts bit-identical after every step; summaries to 1e-12.
+//! jz_move / jz_observe (tiled) and jz_move_rows / jz_observe_rows (one thread per walker),
+//! jz_summary, device resampling and jz_fill_f64, driven as cuda/sampler.rs drives them
+//! (EmuSampler), against jarzyn_core::Sampler with the same seed and energies: positions,
+//! log-weights, energies and invalid counts bit-identical after every step; summaries to 1e-12;
+//! resampling ancestors identical.
 #![cfg(jz_emu)]
 
 mod common;
@@ -68,8 +70,13 @@ struct Pair {
 
 impl Pair {
   fn new(n: usize, d: usize, weighted: bool, seed: u64) -> Pair {
+    Pair::with_rows(n, d, weighted, seed, false)
+  }
+
+  fn with_rows(n: usize, d: usize, weighted: bool, seed: u64, rows: bool) -> Pair {
     let mut cpu = Sampler::new(config(n, d, weighted, seed)).unwrap();
     let mut emu = EmuSampler::new(config(n, d, weighted, seed)).unwrap();
+    emu.force_rows = rows;
     let mut r = Rng(seed ^ 0xABCD);
     let x0: Vec<f32> = (0..n * d).map(|_| r.uniform(-2.0, 2.0) as f32).collect();
     cpu.positions.as_mut_slice().copy_from_slice(&x0);
@@ -78,7 +85,10 @@ impl Pair {
       cpu,
       emu,
       d,
-      tag: format!("n {n} d {d} weighted {weighted}"),
+      tag: format!(
+        "n {n} d {d} weighted {weighted}{}",
+        if rows { " (row kernels)" } else { "" }
+      ),
     }
   }
 
@@ -136,7 +146,11 @@ impl Pair {
 /// Several move/observe rounds with walkers made invalid, an AIS re-observation, a step-size
 /// change, resampling (also with a move pending) and a re-initialisation.
 fn run(n: usize, d: usize, weighted: bool) {
-  let mut p = Pair::new(n, d, weighted, 0x5EED_0000 + d as u64);
+  run_with(n, d, weighted, false)
+}
+
+fn run_with(n: usize, d: usize, weighted: bool, rows: bool) {
+  let mut p = Pair::with_rows(n, d, weighted, 0x5EED_0000 + d as u64, rows);
   let r0 = p.observe(0, |_, _| {});
   assert_eq!(r0, ObserveReport::default());
   p.compare_state("after the first observation");
@@ -212,6 +226,29 @@ fn unweighted_bits_match_cpu() {
   for d in [1usize, 2, 3, 7, 8, 9, 17, 100] {
     run(if d <= 3 { 5000 } else { 300 }, d, false);
   }
+}
+
+#[test]
+fn row_kernels_bits_match_cpu() {
+  // jz_move_rows / jz_observe_rows: what runs when a row is longer than a tile (d > 2048), forced
+  // here for ordinary dims too.
+  for d in [1usize, 3, 8, 9, 100] {
+    run_with(if d <= 3 { 2000 } else { 300 }, d, true, true);
+    run_with(300, d, false, true);
+  }
+  run(12, 2100, true);
+  run(12, 2100, false);
+}
+
+#[test]
+fn tiles_holding_one_walker_and_partial_tiles() {
+  // d = 2048 (one walker per tile), 1000 (two), 700 (two, 648 elements idle), and walker counts
+  // that leave the last tile partly empty.
+  run(5, 2048, true);
+  run(7, 1000, true);
+  run(9, 700, false);
+  run(2049, 1, true);
+  run(1000, 3, true);
 }
 
 #[test]
