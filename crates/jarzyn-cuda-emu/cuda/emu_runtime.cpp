@@ -1,5 +1,5 @@
 // jarzyn-cuda-emu runtime: grid launches, fibers with barriers for __syncthreads, guarded device
-// buffers, error reporting. Linux (glibc) only: ucontext fibers, mmap guard pages, sigaction.
+// buffers, error reporting. Linux (glibc) only: fibers, mmap guard pages, sigaction.
 //
 // Execution model
 // - One launch at a time in the whole process (a mutex): the launch coordinates below and the
@@ -7,8 +7,8 @@
 // - Blocks run one after another, in increasing (blockIdx.y, blockIdx.x) order, on the OS thread
 //   that launched.
 // - Kernels without __syncthreads: the block's threads run one after another, each to completion.
-// - Kernels with __syncthreads: each thread of the block is a fiber (makecontext/swapcontext on
-//   its own stack); the scheduler resumes every live fiber once per pass, and a fiber runs until
+// - Kernels with __syncthreads: each thread of the block is a fiber (its own stack; switched by a
+//   few instructions on x86-64, by swapcontext elsewhere); the scheduler resumes every live fiber once per pass, and a fiber runs until
 //   its next __syncthreads (or its end). So pass k runs every thread from barrier k-1 to barrier
 //   k, which is the barrier's meaning; nothing else is ordered. Deterministic, single OS thread.
 // - The order of threads within a block (and within each pass) is the calling thread's schedule:
@@ -53,8 +53,9 @@ void* g_ctx = nullptr;
 unsigned g_cur = 0;
 
 struct Fiber {
-  ucontext_t ctx;
-  char* stack;  // usable stack (a guard page lies below it)
+  ucontext_t ctx;  // with swapcontext
+  void* sp;        // with jz_emu_switch: the saved stack pointer
+  char* stack;     // usable stack (a guard page lies below it)
   bool done;
   unsigned syncs;
 };
@@ -138,12 +139,80 @@ void install_fault_handler() {
 }
 
 // ---- fibers ----
-void fiber_main() {
+// A fiber is resumed by the scheduler and yields back to it. On x86-64 the switch is a few
+// instructions (callee-saved registers, MXCSR and the x87 control word, stack pointer: what the
+// System V ABI asks a call to preserve); elsewhere, or with JZ_EMU_UCONTEXT=1 in the environment,
+// glibc's swapcontext, which also saves the signal mask (a system call per switch, ~50x slower).
+
+#if defined(__x86_64__)
+extern "C" void jz_emu_switch(void** save_sp, void* to_sp);
+asm(R"(
+  .text
+  .p2align 4
+  .globl jz_emu_switch
+  .hidden jz_emu_switch
+  .type jz_emu_switch, @function
+jz_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size jz_emu_switch, .-jz_emu_switch
+)");
+constexpr bool kFastSwitchAvailable = true;
+#else
+extern "C" void jz_emu_switch(void**, void*) { std::abort(); }
+constexpr bool kFastSwitchAvailable = false;
+#endif
+
+bool use_fast_switch() {
+  static bool fast = kFastSwitchAvailable && !(std::getenv("JZ_EMU_UCONTEXT") && std::getenv("JZ_EMU_UCONTEXT")[0] == '1');
+  return fast;
+}
+
+void* g_sched_sp = nullptr;
+
+// Back to the scheduler from the running fiber.
+void yield_to_scheduler(Fiber* f) {
+  if (use_fast_switch()) {
+    jz_emu_switch(&f->sp, g_sched_sp);
+  } else {
+    swapcontext(&f->ctx, &g_sched);
+  }
+}
+
+// From the scheduler into fiber f.
+void resume(Fiber* f) {
+  if (use_fast_switch()) {
+    jz_emu_switch(&g_sched_sp, f->sp);
+  } else {
+    swapcontext(&g_sched, &f->ctx);
+  }
+}
+
+[[noreturn]] void fiber_main() {
   for (;;) {
     g_body(g_ctx);
     Fiber* f = g_fibers[g_cur];
     f->done = true;
-    swapcontext(&f->ctx, &g_sched);
+    yield_to_scheduler(f);
     // Resumed for the same thread index of a later block or launch: run the body again.
   }
 }
@@ -158,11 +227,29 @@ Fiber* new_fiber() {
   f->stack = m + g_page;
   f->done = true;
   f->syncs = 0;
-  if (getcontext(&f->ctx) != 0) fatal("getcontext failed");
-  f->ctx.uc_stack.ss_sp = f->stack;
-  f->ctx.uc_stack.ss_size = sz;
-  f->ctx.uc_link = nullptr;
-  makecontext(&f->ctx, fiber_main, 0);
+  if (use_fast_switch()) {
+    // The frame jz_emu_switch pops: control words, r15 r14 r13 r12 rbx rbp, then fiber_main as
+    // the return address, so that fiber_main starts with the stack aligned as after a call.
+    uintptr_t top = ((uintptr_t)(f->stack + sz)) & ~(uintptr_t)15;
+    void** sp = (void**)(top - 72);
+    uint32_t mxcsr = 0;
+    uint16_t fpcw = 0;
+#if defined(__x86_64__)
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fpcw));
+#endif
+    std::memset(sp, 0, 72);
+    std::memcpy((char*)sp, &mxcsr, 4);
+    std::memcpy((char*)sp + 4, &fpcw, 2);
+    sp[7] = (void*)&fiber_main;
+    f->sp = sp;
+  } else {
+    if (getcontext(&f->ctx) != 0) fatal("getcontext failed");
+    f->ctx.uc_stack.ss_sp = f->stack;
+    f->ctx.uc_stack.ss_size = sz;
+    f->ctx.uc_link = nullptr;
+    makecontext(&f->ctx, (void (*)())fiber_main, 0);
+  }
   return f;
 }
 
@@ -216,7 +303,7 @@ void run_block_fibers(unsigned bx, Order& order, unsigned long long salt) {
       if (f->done) continue;
       g_cur = t;
       threadIdx.x = t;
-      swapcontext(&g_sched, &f->ctx);
+      resume(f);
       if (f->done) {
         --alive;
       } else {
@@ -251,7 +338,7 @@ void jz_emu_syncthreads() {
   }
   Fiber* f = g_fibers[g_cur];
   f->syncs++;
-  swapcontext(&f->ctx, &g_sched);
+  yield_to_scheduler(f);
 }
 
 void jz_emu_error(const char* msg) { record(msg); }

@@ -1,4 +1,4 @@
-//! [`EmuSampler`]: `CudaSampler` (crates/jarzyn-core/src/cuda/sampler.rs, resample.rs, gmm.rs)
+//! [`EmuSampler`] is `CudaSampler` (crates/jarzyn-core/src/cuda/sampler.rs, resample.rs, gmm.rs)
 //! with the device buffers in emulated memory. Every launch has CudaSampler's argument list and
 //! configuration, and the host-side logic (phases, counters, tiles, summary combination, device
 //! resampling, gathers, the mixture's partials) is the same, line for line where it can be: keep
@@ -211,6 +211,13 @@ impl EmuSampler {
     self.x[..nd].copy_from_slice(x);
     self.generation += 1;
     Ok(())
+  }
+  /// Test hook (not in CudaSampler): copy positions in whatever the phase, e.g. to re-sync them
+  /// with the CPU's between a move and its observation (set_positions refuses that, as
+  /// CudaSampler's does).
+  pub fn force_positions(&mut self, x: &[f32]) {
+    self.x[..self.cfg.walkers * self.cfg.dim].copy_from_slice(x);
+    self.generation += 1;
   }
   pub fn set_energies(&mut self, e: &[f32]) {
     self.e[..self.cfg.walkers].copy_from_slice(e);

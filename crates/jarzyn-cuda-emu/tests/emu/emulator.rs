@@ -1,12 +1,9 @@
 //! The emulator itself, on its own test kernels (cuda/selftest.cu): launch coordinates, barriers,
 //! schedules, error reports, intrinsics, atomics, buffer guards; and the kernel list of kernels.cu.
-#![cfg(jz_emu)]
-
-mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use common::Rng;
+use crate::common::Rng;
 use jarzyn_cuda_emu::{kernels, selftest as st, set_strict_barriers, with_schedule, DeviceBuf, Grid, Schedule};
 
 const SCHEDULES: [Schedule; 3] = [Schedule::Forward, Schedule::Reverse, Schedule::Shuffled(7)];

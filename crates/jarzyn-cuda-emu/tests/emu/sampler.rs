@@ -3,11 +3,8 @@
 //! (EmuSampler), against jarzyn_core::Sampler with the same seed and energies: positions,
 //! log-weights, energies and invalid counts bit-identical after every step; summaries to 1e-12;
 //! resampling ancestors identical.
-#![cfg(jz_emu)]
 
-mod common;
-
-use common::{first_diff_f32, first_diff_f64, schedule, Rng};
+use crate::common::{first_diff_f32, first_diff_f64, schedule, Rng};
 use jarzyn_core::{Observation, ObserveReport, Sampler, SamplerConfig, Scheme, WeightSummary};
 use jarzyn_cuda_emu::sampler::EmuSampler;
 use jarzyn_cuda_emu::{with_schedule, Schedule};

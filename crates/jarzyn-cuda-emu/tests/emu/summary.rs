@@ -3,13 +3,10 @@
 //! relative (the kernel's tree order and libm exp differ from the CPU's sequential sum and
 //! polynomial exp), max and zero counts exact; each chunk's partials against the CPU's summary of
 //! that chunk alone; thread order never changes the partials' bits.
-#![cfg(jz_emu)]
-
-mod common;
 
 use std::time::Instant;
 
-use common::Rng;
+use crate::common::Rng;
 use jarzyn_core::weights::{summarize, WeightSummary, REDUCE_CHUNK};
 use jarzyn_cuda_emu::backend::{self, Partials};
 use jarzyn_cuda_emu::sampler::combine_partials;

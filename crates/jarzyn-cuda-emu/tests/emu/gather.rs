@@ -1,12 +1,9 @@
 //! jz_gather_f32, jz_gather_f64 and jz_fill_f64 against plain indexing, launched as
 //! cuda/sampler.rs launches them; and the emulator's speed on walker-sized launches.
-#![cfg(jz_emu)]
-
-mod common;
 
 use std::time::Instant;
 
-use common::Rng;
+use crate::common::Rng;
 use jarzyn_core::philox::{key_from_seed, Counter, Stream};
 use jarzyn_cuda_emu::backend::grid;
 use jarzyn_cuda_emu::sampler::EmuSampler;
@@ -68,8 +65,9 @@ fn gathers_copy_the_ancestors_rows() {
   }
 }
 
-/// One thread per walker over 10^5 walkers (jz_move, jz_observe) and one thread per (walker,
-/// block) for the normals: what an emulated launch costs.
+/// 10^5 walkers: the tiled jz_move / jz_observe (fibers), the one-thread-per-walker
+/// jz_move_rows / jz_observe_rows, and jz_normals (one thread per (walker, block)): what an
+/// emulated launch costs.
 #[test]
 fn timings_of_walker_launches() {
   let n = 100_000;
@@ -95,7 +93,18 @@ fn timings_of_walker_launches() {
     let z = jarzyn_cuda_emu::backend::normals(key_from_seed(1), Counter::new(Stream::Noise, 0), 0, n, d);
     let nm = t.elapsed().as_secs_f64();
     assert_eq!(z.len(), n * d);
-    println!("10^5 walkers, d = {d}: jz_move {mv:.3} s, jz_observe {ob:.3} s, jz_normals {nm:.3} s");
-    assert!(mv < 10.0 && ob < 10.0 && nm < 10.0);
+    // The one-thread-per-walker kernels.
+    s.force_rows = true;
+    let t = Instant::now();
+    s.move_walkers().unwrap();
+    let mvr = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    s.observe(&e, &g).unwrap();
+    let obr = t.elapsed().as_secs_f64();
+    println!(
+      "10^5 walkers, d = {d}: jz_move (tiles, fibers) {mv:.3} s, jz_observe {ob:.3} s, \
+       jz_move_rows {mvr:.3} s, jz_observe_rows {obr:.3} s, jz_normals {nm:.3} s"
+    );
+    assert!(mv < 10.0 && ob < 10.0 && nm < 10.0 && mvr < 10.0 && obr < 10.0);
   }
 }

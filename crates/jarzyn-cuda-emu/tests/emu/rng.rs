@@ -1,9 +1,6 @@
 //! jz_philox, jz_box_muller and jz_normals against philox.rs and normal.rs, bit for bit.
-#![cfg(jz_emu)]
 
-mod common;
-
-use common::{first_diff_f32, Rng};
+use crate::common::{first_diff_f32, Rng};
 use jarzyn_core::normal::{box_muller, fill_normals};
 use jarzyn_core::philox::{key_from_seed, philox4x32_10, Counter, Stream};
 use jarzyn_cuda_emu::{backend, with_schedule, Schedule};

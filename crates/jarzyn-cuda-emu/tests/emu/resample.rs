@@ -1,11 +1,8 @@
 //! Device resampling (jz_exp_shift, the jz_scan_* kernels, jz_last_positive, jz_exponentials,
 //! jz_search, jz_residual_split, jz_add_draws, the gathers) driven as cuda/resample.rs drives it,
 //! against the CPU's resampling of the same log-weights: ancestors, and the rows they bring.
-#![cfg(jz_emu)]
 
-mod common;
-
-use common::{first_diff_f32, Rng};
+use crate::common::{first_diff_f32, Rng};
 use jarzyn_core::weights::REDUCE_CHUNK;
 use jarzyn_core::{Sampler, SamplerConfig, Scheme};
 use jarzyn_cuda_emu::backend::{scan, SCAN_SUM_THREADS, SCAN_TILE};

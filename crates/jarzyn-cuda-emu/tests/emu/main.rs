@@ -1,0 +1,20 @@
+//! The emulator's tests, in one binary (each test binary costs a link with LTO in the release
+//! profile `npm test` uses):
+//! - emulator: the emulator itself, on its own test kernels (cuda/selftest.cu);
+//! - rng: jz_philox, jz_box_muller, jz_normals against philox.rs and normal.rs, bit for bit;
+//! - sampler: moves and observations (tiled and row kernels) against jarzyn_core::Sampler, bit
+//!   for bit, with resampling and re-initialisation;
+//! - summary: jz_summary against weights::summarize;
+//! - resample: the scan and the device resampling against the CPU's ancestors;
+//! - gather: the gathers and fills, and launch timings;
+//! - gmm: the mixture kernels against gmm.rs.
+#![cfg(jz_emu)]
+
+mod common;
+mod emulator;
+mod gather;
+mod gmm;
+mod resample;
+mod rng;
+mod sampler;
+mod summary;
