@@ -17,6 +17,9 @@
 //! Linux with glibc only (ucontext fibers, mmap guard pages); elsewhere the crate builds empty and
 //! its tests compile to nothing.
 
+// The scanner and generators are only used where the emulator is built.
+#![cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code, unused_imports))]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
