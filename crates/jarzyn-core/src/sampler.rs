@@ -82,6 +82,19 @@ pub struct SamplerCounters {
   pub observed: bool,
 }
 
+impl SamplerCounters {
+  /// Whether these counters can be restored (the CPU and CUDA samplers both check with this).
+  pub fn validate(&self) -> Result<()> {
+    if !self.log_norm_absorbed.is_finite() {
+      return Err(CoreError::InvalidOption {
+        name: "logNormAbsorbed",
+        reason: "must be finite".into(),
+      });
+    }
+    Ok(())
+  }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
   /// Nothing observed yet: the next observation only records.
@@ -589,12 +602,7 @@ impl Sampler {
   /// Restore counters saved by [`Sampler::counters`] after the buffers were written back.
   /// Only states between iterations (observed, no move pending) can be restored.
   pub fn restore_counters(&mut self, c: SamplerCounters) -> Result<()> {
-    if !c.log_norm_absorbed.is_finite() {
-      return Err(CoreError::InvalidOption {
-        name: "logNormAbsorbed",
-        reason: "must be finite".into(),
-      });
-    }
+    c.validate()?;
     self.steps = c.steps;
     self.resamplings = c.resamplings;
     self.invalid_total = c.invalid_total;

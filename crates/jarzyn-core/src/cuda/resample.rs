@@ -179,6 +179,65 @@ fn search(
   Ok(())
 }
 
+/// Residual resampling into `sc.anc`, given `sc.w` and its prefix sums `sc.cum`: floor(n p_i)
+/// copies, the rest multinomial on the residuals, merged as offspring counts.
+fn residual(be_: &CudaBackend, sc: &mut ResampleScratch, key: [u32; 2], ctr: Counter, n: usize) -> Result<()> {
+  let st = &be_.stream;
+  let n32 = n as u32;
+  let m32 = n as u32;
+  let mut b = st.launch_builder(&be_.f_residual_split);
+  b.arg(&sc.w)
+    .arg(&sc.cum)
+    .arg(&n32)
+    .arg(&m32)
+    .arg(&mut sc.copies)
+    .arg(&mut sc.resid);
+  // SAFETY: argument list matches jz_residual_split.
+  unsafe { b.launch(grid(n as u64)?) }.map_err(be("launch"))?;
+  scan(be_, Some(&sc.copies), n, &mut sc.cum2, &mut sc.sums)?;
+  let total_copies = st.clone_dtoh(&sc.cum2.slice(n - 1..n)).map_err(be("copy"))?[0];
+  let rest = n - (total_copies as usize).min(n);
+  if rest > 0 {
+    // The extra draws: multinomial on the residuals (on the weights when every residual is
+    // zero by round-off), with the sorted uniforms of offset 0, as the CPU.
+    last_positive(be_, &sc.resid, n, &mut sc.last)?;
+    let any_resid = st.clone_dtoh(&sc.last).map_err(be("copy"))?[0] > 0;
+    exponential_spacings(be_, key, ctr, rest, &mut sc.ecum, &mut sc.sums)?;
+    let (cum, w) = if any_resid {
+      scan(be_, Some(&sc.resid), n, &mut sc.cum2, &mut sc.sums)?;
+      (&sc.cum2, &sc.resid)
+    } else {
+      last_positive(be_, &sc.w, n, &mut sc.last)?;
+      (&sc.cum, &sc.w)
+    };
+    search(
+      be_,
+      cum,
+      Some(w),
+      n,
+      Some(&sc.last),
+      0,
+      rest,
+      0.0,
+      &sc.ecum,
+      key,
+      ctr,
+      &mut sc.extra,
+    )?;
+    let r32 = rest as u32;
+    let mut b = st.launch_builder(&be_.f_add_draws);
+    b.arg(&sc.extra).arg(&r32).arg(&mut sc.copies);
+    // SAFETY: argument list matches jz_add_draws; extra holds `rest` valid indices < n.
+    unsafe { b.launch(grid(rest as u64)?) }.map_err(be("launch"))?;
+  }
+  // Offspring counts -> prefix sums -> slot s descends from the first i with cum > s
+  // (exact integers; copies past m, possible only by round-off, fall off the end as the
+  // CPU's cap drops them).
+  scan(be_, Some(&sc.copies), n, &mut sc.cum2, &mut sc.sums)?;
+  search(be_, &sc.cum2, None, n, None, 3, n, 0.0, &sc.ecum, key, ctr, &mut sc.anc)?;
+  Ok(())
+}
+
 impl CudaSampler {
   /// Ancestors into the scratch's `anc` by `scheme`, then the rows gathered and A = 0.
   pub(crate) fn resample_on_device(&mut self, scheme: Scheme) -> Result<()> {
@@ -206,122 +265,32 @@ impl CudaSampler {
     unsafe { b.launch(grid(n as u64)?) }.map_err(be("launch"))?;
     scan(be_, Some(&sc.w), n, &mut sc.cum, &mut sc.sums)?;
     last_positive(be_, &sc.w, n, &mut sc.last)?;
-    match scheme {
+    // The three inverse-CDF schemes differ only in their targets (jz_search's mode).
+    let inverse_cdf = match scheme {
       Scheme::Multinomial => {
         exponential_spacings(be_, key, ctr, n, &mut sc.ecum, &mut sc.sums)?;
-        search(
-          be_,
-          &sc.cum,
-          Some(&sc.w),
-          n,
-          Some(&sc.last),
-          0,
-          n,
-          0.0,
-          &sc.ecum,
-          key,
-          ctr,
-          &mut sc.anc,
-        )?;
+        Some((0, 0.0))
       }
-      Scheme::Systematic => {
-        let u0 = Uniforms::new(key, ctr).get(0);
-        search(
-          be_,
-          &sc.cum,
-          Some(&sc.w),
-          n,
-          Some(&sc.last),
-          1,
-          n,
-          u0,
-          &sc.ecum,
-          key,
-          ctr,
-          &mut sc.anc,
-        )?;
-      }
-      Scheme::Stratified => {
-        search(
-          be_,
-          &sc.cum,
-          Some(&sc.w),
-          n,
-          Some(&sc.last),
-          2,
-          n,
-          0.0,
-          &sc.ecum,
-          key,
-          ctr,
-          &mut sc.anc,
-        )?;
-      }
-      Scheme::Residual => {
-        let m32 = n as u32;
-        let mut b = st.launch_builder(&be_.f_residual_split);
-        b.arg(&sc.w)
-          .arg(&sc.cum)
-          .arg(&n32)
-          .arg(&m32)
-          .arg(&mut sc.copies)
-          .arg(&mut sc.resid);
-        // SAFETY: argument list matches jz_residual_split.
-        unsafe { b.launch(grid(n as u64)?) }.map_err(be("launch"))?;
-        scan(be_, Some(&sc.copies), n, &mut sc.cum2, &mut sc.sums)?;
-        let total_copies = st.clone_dtoh(&sc.cum2.slice(n - 1..n)).map_err(be("copy"))?[0];
-        let rest = n - (total_copies as usize).min(n);
-        if rest > 0 {
-          // The extra draws: multinomial on the residuals (on the weights when every residual is
-          // zero by round-off), with the sorted uniforms of offset 0, as the CPU.
-          last_positive(be_, &sc.resid, n, &mut sc.last)?;
-          let any_resid = st.clone_dtoh(&sc.last).map_err(be("copy"))?[0] > 0;
-          exponential_spacings(be_, key, ctr, rest, &mut sc.ecum, &mut sc.sums)?;
-          if any_resid {
-            scan(be_, Some(&sc.resid), n, &mut sc.cum2, &mut sc.sums)?;
-            search(
-              be_,
-              &sc.cum2,
-              Some(&sc.resid),
-              n,
-              Some(&sc.last),
-              0,
-              rest,
-              0.0,
-              &sc.ecum,
-              key,
-              ctr,
-              &mut sc.extra,
-            )?;
-          } else {
-            last_positive(be_, &sc.w, n, &mut sc.last)?;
-            search(
-              be_,
-              &sc.cum,
-              Some(&sc.w),
-              n,
-              Some(&sc.last),
-              0,
-              rest,
-              0.0,
-              &sc.ecum,
-              key,
-              ctr,
-              &mut sc.extra,
-            )?;
-          }
-          let r32 = rest as u32;
-          let mut b = st.launch_builder(&be_.f_add_draws);
-          b.arg(&sc.extra).arg(&r32).arg(&mut sc.copies);
-          // SAFETY: argument list matches jz_add_draws; extra holds `rest` valid indices < n.
-          unsafe { b.launch(grid(rest as u64)?) }.map_err(be("launch"))?;
-        }
-        // Offspring counts -> prefix sums -> slot s descends from the first i with cum > s
-        // (exact integers; copies past m, possible only by round-off, fall off the end as the
-        // CPU's cap drops them).
-        scan(be_, Some(&sc.copies), n, &mut sc.cum2, &mut sc.sums)?;
-        search(be_, &sc.cum2, None, n, None, 3, n, 0.0, &sc.ecum, key, ctr, &mut sc.anc)?;
-      }
+      Scheme::Systematic => Some((1, Uniforms::new(key, ctr).get(0))),
+      Scheme::Stratified => Some((2, 0.0)),
+      Scheme::Residual => None,
+    };
+    match inverse_cdf {
+      Some((mode, u0)) => search(
+        be_,
+        &sc.cum,
+        Some(&sc.w),
+        n,
+        Some(&sc.last),
+        mode,
+        n,
+        u0,
+        &sc.ecum,
+        key,
+        ctr,
+        &mut sc.anc,
+      )?,
+      None => residual(be_, sc, key, ctr, n)?,
     }
     self.gather_rows()?;
     self.log_norm_absorbed += sum.log_mean();

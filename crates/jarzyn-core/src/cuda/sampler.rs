@@ -232,12 +232,7 @@ impl CudaSampler {
   /// As [`crate::Sampler::restore_counters`], after positions, log-weights, energies and gradients
   /// were copied in ([`CudaSampler::set_positions`] and friends).
   pub fn restore_counters(&mut self, c: SamplerCounters) -> Result<()> {
-    if !c.log_norm_absorbed.is_finite() {
-      return Err(CoreError::InvalidOption {
-        name: "logNormAbsorbed",
-        reason: "must be finite".into(),
-      });
-    }
+    c.validate()?;
     if self.cfg.weighted {
       // fwd holds U of the last observation between iterations (jz_observe leaves it so).
       let e = self.energies()?;
