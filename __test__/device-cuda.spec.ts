@@ -7,7 +7,9 @@
  *   everywhere and must give the CPU's bits exactly: it tests the binding's CUDA code path (when
  *   views are copied from and to the device) on machines without a GPU.
  * - `cuda`: the real GPU; skipped when `cudaStatus().available` is false (on every machine we have
- *   run so far, so these tolerances are untried). Positions are meant to be bit-identical to the
+ *   run so far, so these tolerances are untried on a GPU). `npm run test:fake-cuda` runs it on the
+ *   fake CUDA driver of crates/jarzyn-cuda-emu: the real CUDA backend with its kernels emulated on
+ *   the CPU (same libm as the CPU code, so only the device's summation orders differ). Positions are meant to be bit-identical to the
  *   CPU after moves with the same gradients; log-weights agree to round-off (1e-12 relative);
  *   resampling on the device may pick a different ancestor where round-off moves a weight across a
  *   boundary (at most 1 % of them here); the native mixture evaluated on the device agrees to

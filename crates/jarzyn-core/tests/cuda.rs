@@ -6,6 +6,9 @@
 //! With a GPU (skipped cleanly without one): CPU and GPU agree on Philox blocks, Box-Muller,
 //! normals (bits), positions after moves (bits), log-weights (round-off), and the Jarzynski
 //! identity holds on the GPU.
+//! On the fake CUDA driver of crates/jarzyn-cuda-emu (kernels emulated on the CPU) these GPU tests
+//! run in `cargo test -p jarzyn-cuda-emu` (its `emu` binary includes this file), or here with
+//! `node scripts/fake-cuda.mjs cargo test --release -p jarzyn-core --features cuda --test cuda`.
 #![cfg(feature = "cuda")]
 
 mod common;
@@ -386,7 +389,10 @@ fn gpu_jarzynski_identity() {
       s.move_walkers().unwrap();
       cpu.move_walkers().unwrap();
       let x = s.positions().unwrap();
-      assert!(x == cpu.positions.as_slice(), "h {h} step {k}: positions differ from the CPU's");
+      assert!(
+        x == cpu.positions.as_slice(),
+        "h {h} step {k}: positions differ from the CPU's"
+      );
       schedule(k, steps, d).eval(&x, d, &mut e, &mut gr);
       s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
       cpu.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
@@ -411,7 +417,10 @@ fn gpu_jarzynski_identity() {
       "h {h}: log Z ratio {got} vs {exact} (tol {tol})"
     );
     let got_cpu = cpu.log_normalizer_ratio();
-    assert!((got - got_cpu).abs() < 1e-9 * (1.0 + got.abs()), "h {h}: log Z ratio {got} vs CPU {got_cpu}");
+    assert!(
+      (got - got_cpu).abs() < 1e-9 * (1.0 + got.abs()),
+      "h {h}: log Z ratio {got} vs CPU {got_cpu}"
+    );
     let p = s.normalized_weights().unwrap();
     let mut pc = vec![0f64; n];
     cpu.normalized_weights(&mut pc).unwrap();
