@@ -7,7 +7,9 @@
  *   everywhere and must give the CPU's bits exactly: it tests the binding's CUDA code path (when
  *   views are copied from and to the device) on machines without a GPU.
  * - `cuda`: the real GPU; skipped when `cudaStatus().available` is false (on every machine we have
- *   run so far, so these tolerances are untried). Positions are meant to be bit-identical to the
+ *   run so far, so these tolerances are untried on a GPU). `npm run test:fake-cuda` runs it on the
+ *   fake CUDA driver of crates/jarzyn-cuda-emu: the real CUDA backend with its kernels emulated on
+ *   the CPU (same libm as the CPU code, so only the device's summation orders differ). Positions are meant to be bit-identical to the
  *   CPU after moves with the same gradients; log-weights agree to round-off (1e-12 relative);
  *   resampling on the device may pick a different ancestor where round-off moves a weight across a
  *   boundary (at most 1 % of them here); the native mixture evaluated on the device agrees to
@@ -23,6 +25,15 @@ import { JsGaussianEnergy, gmmTrainerOptions, smallGmm, tempDir } from './train-
 type Kind = 'emulated' | 'cuda'
 const KINDS: Kind[] = ['emulated', 'cuda']
 const status = cudaStatus()
+
+// Under scripts/fake-cuda.mjs (`npm run test:fake-cuda`) the `cuda` tests run the real CUDA backend
+// on the fake CUDA driver of crates/jarzyn-cuda-emu (the kernels emulated on the CPU): insist on it.
+if (process.env.JZ_FAKE_CUDA === '1') {
+  test('the fake CUDA driver is in use', (t) => {
+    t.true(status.available, status.reason)
+    t.is(status.name, 'jarzyn emulated GPU')
+  })
+}
 
 /** `test` for the emulated kind; for the real GPU, `test.skip` unless CUDA is available. */
 function kindTest(kind: Kind) {
@@ -62,6 +73,17 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
     if (a[i] === b[i]) continue
     const r = Math.abs(a[i] - b[i]) / Math.max(Math.abs(a[i]), Math.abs(b[i]), 1e-300)
     if (!(r <= m)) m = r
+  }
+  return m
+}
+
+/** Largest |a - b|, with equal values (infinities included) counting 0. */
+function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue
+    const d = Math.abs(a[i] - b[i])
+    if (!(d <= m)) m = d
   }
   return m
 }
@@ -331,11 +353,16 @@ for (const kind of KINDS) {
       )
     } else {
       const logZ = stats.map((st) => Float64Array.from(st, (s) => s.logZ!))
-      t.true(maxRel(logZ[1], logZ[0]) < 1e-9, `log Z: ${maxRel(logZ[1], logZ[0])}`)
+      // The fake CUDA driver (crates/jarzyn-cuda-emu, same libm as the CPU) measures 2.6e-9 after 40
+      // iterations: the device's summation order alone; 1e-7 leaves room for CUDA's libm.
+      t.true(maxRel(logZ[1], logZ[0]) < 1e-7, `log Z: ${maxRel(logZ[1], logZ[0])}`)
     }
     assertNear(t, kind, dev.energy.getParams(), cpu.energy.getParams(), 'parameters')
     assertNear(t, kind, dev.samplers[0].positions, cpu.samplers[0].positions, 'walkers', 1e-4)
-    assertNear(t, kind, dev.samplers[0].logWeights, cpu.samplers[0].logWeights, 'log-weights', 1e-6)
+    // Log-weights near 0 make a relative comparison meaningless: 1e-6 absolute on a GPU (the fake
+    // CUDA driver measures a few 1e-7 after 40 iterations; see the checkpoint test).
+    if (kind === 'emulated') assertSameBits(t, dev.samplers[0].logWeights, cpu.samplers[0].logWeights, 'log-weights')
+    else t.true(maxAbs(dev.samplers[0].logWeights, cpu.samplers[0].logWeights) < 1e-6, `log-weights: max difference ${maxAbs(dev.samplers[0].logWeights, cpu.samplers[0].logWeights)}`)
     cpu.dispose()
     dev.dispose()
   })
@@ -376,7 +403,11 @@ for (const kind of KINDS) {
       t.is(resumed.device, device)
       for await (const _ of resumed.run({ iterations: 15 })) void _
       assertNear(t, kind, resumed.energy.getParams(), straight.energy.getParams(), `resumed on ${device}: parameters`)
-      assertNear(t, kind, resumed.samplers[0].logWeights, straight.samplers[0].logWeights, `resumed on ${device}: log-weights`)
+      // Log-weights to 1e-6 absolute on a GPU (an absolute error on a log-weight is a relative one on
+      // the weight): the device's round-off over 30 training iterations moves a log-weight of
+      // -0.0175 by 3.3e-7 on the fake CUDA driver (crates/jarzyn-cuda-emu), 1.9e-5 relative.
+      if (kind === 'emulated') assertSameBits(t, resumed.samplers[0].logWeights, straight.samplers[0].logWeights, `resumed on ${device}: log-weights`)
+      else t.true(maxAbs(resumed.samplers[0].logWeights, straight.samplers[0].logWeights) < 1e-6, `resumed on ${device}: log-weights: max difference ${maxAbs(resumed.samplers[0].logWeights, straight.samplers[0].logWeights)}`)
       assertNear(t, kind, resumed.samplers[0].positions, straight.samplers[0].positions, `resumed on ${device}: walkers`, 1e-4)
       resumed.dispose()
     }

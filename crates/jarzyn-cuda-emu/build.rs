@@ -68,6 +68,7 @@ fn build(out: &Path) {
     ("selftest", cuda_dir.join("selftest.cu"), "selftest.rs"),
   ];
   let mut all = BTreeSet::new();
+  let mut emu_files = Vec::new();
   for (unit, path, rs) in &units {
     let kernels = scan(&build, out, unit, path);
     for k in &kernels {
@@ -78,11 +79,88 @@ fn build(out: &Path) {
     let cpp = out.join(format!("{unit}_emu.cpp"));
     std::fs::write(&cpp, cpp_unit(path, &kernels)).expect("write wrappers");
     std::fs::write(out.join(rs), rust_unit(unit, &kernels)).expect("write rust");
-    build.file(&cpp);
+    emu_files.push(cpp);
+    if *unit == "kernels" {
+      std::fs::write(out.join("kernels_drv.cpp"), drv_unit(unit, &kernels)).expect("write unpackers");
+    }
   }
-  build.file(cuda_dir.join("emu_runtime.cpp"));
-  build.compile("jarzyn_cuda_emu");
+  emu_files.push(cuda_dir.join("emu_runtime.cpp"));
+
+  // The fake driver's own sources: the implemented entry points, the kernel table with the
+  // kernelParams unpackers, and weak stubs for every other entry point cudarc may resolve.
+  let symbols = std::fs::read_to_string(cuda_dir.join("driver_symbols.txt")).expect("read driver_symbols.txt");
+  std::fs::write(out.join("driver_stubs.cpp"), stubs_unit(&symbols)).expect("write stubs");
+  let drv_files = [
+    cuda_dir.join("fake_driver.cpp"),
+    out.join("kernels_drv.cpp"),
+    out.join("driver_stubs.cpp"),
+  ];
+
+  // One compilation (position-independent, as cc does by default on Linux) for both the static
+  // library the tests link and the fake driver's shared library.
+  let mut all_build = build.clone();
+  all_build.files(&emu_files).files(&drv_files);
+  let objects = all_build.compile_intermediates();
+  let is_drv = |o: &PathBuf| {
+    let s = o.file_name().unwrap().to_string_lossy().into_owned();
+    ["fake_driver", "kernels_drv", "driver_stubs"]
+      .iter()
+      .any(|d| s.contains(d))
+  };
+  let is_selftest = |o: &PathBuf| o.file_name().unwrap().to_string_lossy().contains("selftest");
+  let mut archive = cc::Build::new();
+  archive.cpp(true);
+  for o in objects.iter().filter(|o| !is_drv(o)) {
+    archive.object(o);
+  }
+  archive.compile("jarzyn_cuda_emu");
+  link_fake_driver(
+    &build,
+    out,
+    objects.iter().filter(|o| !is_selftest(o)).cloned().collect(),
+  );
   println!("cargo::rustc-cfg=jz_emu");
+}
+
+/// Links OUT_DIR/fakecuda/libcuda.so (soname libcuda.so) and places libcuda.so.1 and libnvrtc.so
+/// next to it (copies: symlinks need no privileges on Linux, but copies survive any packaging).
+/// Only `cu*` and `nvrtc*` are exported (version script), so the emulator inside cannot clash with
+/// the one linked into a test binary.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn link_fake_driver(build: &cc::Build, out: &Path, objects: Vec<PathBuf>) {
+  let dir = out.join("fakecuda");
+  std::fs::create_dir_all(&dir).expect("create fakecuda dir");
+  let script = out.join("fakecuda.map");
+  std::fs::write(&script, "{\n  global: cu*; nvrtc*;\n  local: *;\n};\n").expect("write version script");
+  let lib = dir.join("libcuda.so");
+  let tmp = dir.join("libcuda.so.tmp");
+  let compiler = build.get_compiler();
+  let mut cmd = compiler.to_command();
+  cmd
+    .arg("-shared")
+    .arg("-o")
+    .arg(&tmp)
+    .arg("-Wl,-soname,libcuda.so")
+    .arg(format!("-Wl,--version-script={}", script.display()))
+    .arg("-Wl,-Bsymbolic")
+    .args(&objects)
+    .arg("-lpthread");
+  let res = cmd
+    .output()
+    .unwrap_or_else(|e| panic!("jarzyn-cuda-emu: could not run the linker {:?}: {e}", compiler.path()));
+  if !res.status.success() {
+    panic!(
+      "jarzyn-cuda-emu: linking the fake CUDA driver failed:\n{}",
+      String::from_utf8_lossy(&res.stderr)
+    );
+  }
+  std::fs::rename(&tmp, &lib).expect("rename libcuda.so");
+  for alias in ["libcuda.so.1", "libnvrtc.so"] {
+    let a = dir.join(alias);
+    let _ = std::fs::remove_file(&a);
+    std::fs::copy(&lib, &a).expect("copy the fake driver");
+  }
+  println!("cargo::rustc-env=JZ_FAKE_CUDA_DIR={}", dir.display());
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -694,6 +772,121 @@ fn cpp_unit(path: &Path, kernels: &[Kernel]) -> String {
       k.name, k.uses_sync as i32
     );
     let _ = writeln!(s, "}}");
+  }
+  s
+}
+
+/// The fake driver's kernel table: for each kernel an unpacker that reads its arguments from
+/// cuLaunchKernel's kernelParams (kernelParams[i] points at argument i, as cudarc's launch builder
+/// passes them), checks pointer arguments against the live allocations and calls `emu_NAME`.
+/// Separate from the wrappers so that the static library of the tests needs nothing of the driver.
+fn drv_unit(unit: &str, kernels: &[Kernel]) -> String {
+  let c_type = |p: &Param| -> String {
+    if p.pointer {
+      return if p.is_const {
+        "const void*".into()
+      } else {
+        "void*".into()
+      };
+    }
+    match p.rust.as_str() {
+      "u32" => "uint32_t",
+      "i32" => "int32_t",
+      "u64" => "uint64_t",
+      "i64" => "int64_t",
+      "u16" => "uint16_t",
+      "i16" => "int16_t",
+      "u8" => "uint8_t",
+      "i8" => "int8_t",
+      "f32" => "float",
+      "f64" => "double",
+      "bool" => "bool",
+      t => panic!("jarzyn-cuda-emu: no C type for {t}"),
+    }
+    .into()
+  };
+  let mut s = String::new();
+  let _ = writeln!(
+    s,
+    "// Generated by crates/jarzyn-cuda-emu/build.rs from the {unit} source: do not edit."
+  );
+  let _ = writeln!(s, "#include <cstdint>");
+  let _ = writeln!(s, "#include \"fake_driver.h\"");
+  for k in kernels {
+    let tys: Vec<String> = k.params.iter().map(|p| c_type(p)).collect();
+    let _ = writeln!(s);
+    let _ = writeln!(
+      s,
+      "extern \"C\" void emu_{}(unsigned, unsigned, unsigned{}{});",
+      k.name,
+      if tys.is_empty() { "" } else { ", " },
+      tys.join(", ")
+    );
+    let _ = writeln!(
+      s,
+      "static int jz_drv_{}(unsigned gx, unsigned gy, unsigned bx, void** p) {{",
+      k.name
+    );
+    let _ = writeln!(s, "  (void)p;");
+    let _ = writeln!(s, "  int bad = 0;");
+    for (i, p) in k.params.iter().enumerate() {
+      if p.pointer {
+        let _ = writeln!(
+          s,
+          "  bad |= jz_drv_check_ptr(\"{}\", {i}, \"{}\", *(const void* const*)p[{i}]);",
+          k.name, p.name
+        );
+      }
+    }
+    let _ = writeln!(s, "  if (bad) return 1;");
+    let args: Vec<String> = tys
+      .iter()
+      .enumerate()
+      .map(|(i, t)| format!("*({t} const*)p[{i}]"))
+      .collect();
+    let _ = writeln!(
+      s,
+      "  emu_{}(gx, gy, bx{}{});",
+      k.name,
+      if args.is_empty() { "" } else { ", " },
+      args.join(", ")
+    );
+    let _ = writeln!(s, "  return 0;");
+    let _ = writeln!(s, "}}");
+  }
+  let _ = writeln!(s);
+  let _ = writeln!(s, "extern \"C\" const JzDrvKernel jz_drv_table_{unit}[] = {{");
+  for k in kernels {
+    let _ = writeln!(s, "  {{\"{}\", {}, &jz_drv_{}}},", k.name, k.params.len(), k.name);
+  }
+  if kernels.is_empty() {
+    let _ = writeln!(s, "  {{\"\", 0, nullptr}},");
+  }
+  let _ = writeln!(s, "}};");
+  let _ = writeln!(
+    s,
+    "extern \"C\" const unsigned jz_drv_table_{unit}_len = {};",
+    kernels.len()
+  );
+  s
+}
+
+/// Weak stubs for the driver entry points listed in cuda/driver_symbols.txt (every `cu*` name
+/// cudarc's bindings can resolve): the implemented ones in cuda/fake_driver.cpp override them.
+fn stubs_unit(symbols: &str) -> String {
+  let mut s = String::from(
+    "// Generated by crates/jarzyn-cuda-emu/build.rs from cuda/driver_symbols.txt: do not edit.\n\
+     #include \"fake_driver.h\"\n",
+  );
+  for name in symbols
+    .lines()
+    .map(str::trim)
+    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+  {
+    let _ = writeln!(
+      s,
+      "extern \"C\" __attribute__((weak, visibility(\"default\"))) int {name}() {{ return jz_drv_not_supported(\"{name}\"); }}"
+    );
   }
   s
 }

@@ -7,11 +7,16 @@
 //! - summary: jz_summary against weights::summarize;
 //! - resample: the scan and the device resampling against the CPU's ancestors;
 //! - gather: the gathers and fills, and launch timings;
-//! - gmm: the mixture kernels against gmm.rs.
+//! - gmm: the mixture kernels against gmm.rs;
+//! - fake_driver: jarzyn-core's CUDA backend (the real host code: CudaBackend, CudaSampler) on the
+//!   fake CUDA driver built from the emulator, with jarzyn-core's GPU tests (tests/cuda.rs) run
+//!   on it (feature `cuda`, on by default).
 #![cfg(jz_emu)]
 
 mod common;
 mod emulator;
+#[cfg(feature = "cuda")]
+mod fake_driver;
 mod gather;
 mod gmm;
 mod resample;
