@@ -2,12 +2,6 @@
 
 #[cfg(jz_emu)]
 pub mod backend;
-#[cfg(jz_emu)]
-mod gmm;
-#[cfg(jz_emu)]
-mod resample;
-#[cfg(jz_emu)]
-pub mod sampler;
 
 /// A launch configuration: `gx` x `gy` blocks of `block` threads (1-D blocks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

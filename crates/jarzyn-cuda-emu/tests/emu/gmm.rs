@@ -1,12 +1,13 @@
-//! The mixture kernels (jz_gmm_eval, jz_gmm_partials) driven as cuda/gmm.rs drives them, against
-//! the CPU's native mixture: energies and gradients to f32 round-off, weighted parameter
-//! gradients to 1e-4 of their scale (kernels.cu: exp and log are CUDA's there, and the CPU sums
-//! the mean gradients in f32 blocks). The same checks as crates/jarzyn-core/tests/cuda.rs's
-//! gpu_gmm_matches_cpu, which needs a GPU.
+//! The mixture kernels (jz_gmm_eval, jz_gmm_partials) through jarzyn-core's real `CudaSampler`
+//! (cuda/gmm.rs) on the fake CUDA driver, against the CPU's native mixture: energies and gradients
+//! to f32 round-off, weighted parameter gradients to 1e-4 of their scale (kernels.cu: exp and log
+//! are CUDA's there, and the CPU sums the mean gradients in f32 blocks). The checks of
+//! crates/jarzyn-core/tests/cuda.rs's gpu_gmm_matches_cpu (which also runs here, on the fake
+//! driver), with the energies and gradients compared at the same points and more shapes.
 
+use jarzyn_core::cuda::CudaSampler;
 use jarzyn_core::gmm::GaussianMixture;
 use jarzyn_core::{Sampler, SamplerConfig};
-use jarzyn_cuda_emu::sampler::EmuSampler;
 
 fn mixture(d: usize, k: usize) -> GaussianMixture {
   let mut m = GaussianMixture::new(d, k).unwrap();
@@ -33,7 +34,7 @@ fn mixture_matches_cpu() {
       weighted: true,
     };
     let mut cpu = Sampler::new(cfg.clone()).unwrap();
-    let mut emu = EmuSampler::new(cfg).unwrap();
+    let mut emu = CudaSampler::new(cfg).unwrap();
     let mut x0 = vec![0f32; n * d];
     m.sample(&mut x0, 4, 0, true).unwrap();
     cpu.positions.as_mut_slice().copy_from_slice(&x0);
@@ -44,10 +45,11 @@ fn mixture_matches_cpu() {
     for step in 0..4 {
       cpu.move_walkers().unwrap();
       emu.move_walkers().unwrap();
-      // Same gradients to round-off, so positions agree to round-off, not bits; re-sync them
-      // (between the move and its observation: set_positions refuses that, in CudaSampler too, so
-      // through the emulator's test hook).
-      let xe = emu.positions();
+      // Same gradients to round-off, so positions agree to round-off, not bits, and drift apart
+      // by round-off over the steps (CudaSampler refuses set_positions between a move and its
+      // observation). Energies and gradients are compared with the CPU's mixture evaluated at the
+      // device's own positions.
+      let xe = emu.positions().unwrap();
       let worst = xe
         .iter()
         .zip(cpu.positions.as_slice())
@@ -55,16 +57,17 @@ fn mixture_matches_cpu() {
         .fold(0f32, f32::max);
       assert!(worst < 1e-4, "n {n} d {d} step {step}: positions differ by {worst}");
       worst_x = worst_x.max(worst);
-      emu.force_positions(cpu.positions.as_slice());
       cpu.observe_with(m.chunk_evaluator()).unwrap();
       emu.observe_gmm(&m).unwrap();
-      let (ec, ee) = (cpu.energies.as_slice(), emu.energies());
+      let (mut ec, mut gc) = (vec![0f32; n], vec![0f32; n * d]);
+      m.chunk_evaluator()(&xe, &mut ec, &mut gc);
+      let ee = emu.energies().unwrap();
       for i in 0..n {
         let err = (ec[i] - ee[i]).abs() / (1.0 + ec[i].abs());
         assert!(err <= 1e-5, "n {n} d {d} energy {i}: {} vs {}", ec[i], ee[i]);
         worst_e = worst_e.max(err);
       }
-      let (gc, ge) = (cpu.gradients.as_slice(), emu.gradients());
+      let ge = emu.gradients().unwrap();
       for i in 0..n * d {
         let err = (gc[i] - ge[i]).abs() / (1.0 + gc[i].abs());
         assert!(err <= 1e-4, "n {n} d {d} grad {i}: {} vs {}", gc[i], ge[i]);
@@ -112,7 +115,7 @@ fn invalid_points_give_non_finite_energies_and_invalid_walkers() {
     weighted: true,
   };
   let mut cpu = Sampler::new(cfg.clone()).unwrap();
-  let mut emu = EmuSampler::new(cfg).unwrap();
+  let mut emu = CudaSampler::new(cfg).unwrap();
   let mut x0 = vec![0.1f32; n * d];
   x0[7 * d + 1] = f32::NAN;
   x0[9 * d] = f32::INFINITY;
@@ -122,7 +125,7 @@ fn invalid_points_give_non_finite_energies_and_invalid_walkers() {
   let re = emu.observe_gmm(&m).unwrap();
   assert_eq!(re, rc);
   assert_eq!(re.invalid, 2);
-  let (ac, ae) = (cpu.log_weights.as_slice(), emu.log_weights());
+  let (ac, ae) = (cpu.log_weights.as_slice(), emu.log_weights().unwrap());
   for i in 0..n {
     assert_eq!(ae[i] == f64::NEG_INFINITY, ac[i] == f64::NEG_INFINITY, "walker {i}");
   }

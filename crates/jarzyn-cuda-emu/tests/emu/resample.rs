@@ -1,14 +1,22 @@
 //! Device resampling (jz_exp_shift, the jz_scan_* kernels, jz_last_positive, jz_exponentials,
-//! jz_search, jz_residual_split, jz_add_draws, the gathers) driven as cuda/resample.rs drives it,
-//! against the CPU's resampling of the same log-weights: ancestors, and the rows they bring.
+//! jz_search, jz_residual_split, jz_add_draws, the gathers): jarzyn-core's real `CudaSampler`
+//! (cuda/resample.rs) on the fake CUDA driver, against the CPU's resampling of the same
+//! log-weights: ancestors, and the rows they bring. The scan kernels are also launched directly
+//! under several thread orders.
 
-use crate::common::{first_diff_f32, Rng};
+#[cfg(feature = "cuda")]
+use crate::common::first_diff_f32;
+use crate::common::Rng;
+#[cfg(feature = "cuda")]
+use jarzyn_core::cuda::CudaSampler;
+#[cfg(feature = "cuda")]
 use jarzyn_core::weights::REDUCE_CHUNK;
+#[cfg(feature = "cuda")]
 use jarzyn_core::{Sampler, SamplerConfig, Scheme};
 use jarzyn_cuda_emu::backend::{scan, SCAN_SUM_THREADS, SCAN_TILE};
-use jarzyn_cuda_emu::sampler::EmuSampler;
 use jarzyn_cuda_emu::{kernels, with_schedule, DeviceBuf, Grid, Schedule};
 
+#[cfg(feature = "cuda")]
 const SCHEMES: [Scheme; 4] = [
   Scheme::Multinomial,
   Scheme::Systematic,
@@ -86,7 +94,8 @@ fn scan_of_tile_totals_with_more_tiles_than_threads() {
   }
 }
 
-fn pair(n: usize, d: usize, weighted: bool, a: &[f64]) -> (Sampler, EmuSampler) {
+#[cfg(feature = "cuda")]
+fn pair(n: usize, d: usize, weighted: bool, a: &[f64]) -> (Sampler, CudaSampler) {
   let cfg = SamplerConfig {
     walkers: n,
     dim: d,
@@ -96,7 +105,7 @@ fn pair(n: usize, d: usize, weighted: bool, a: &[f64]) -> (Sampler, EmuSampler) 
     weighted,
   };
   let mut cpu = Sampler::new(cfg.clone()).unwrap();
-  let mut emu = EmuSampler::new(cfg).unwrap();
+  let mut emu = CudaSampler::new(cfg).unwrap();
   let x: Vec<f32> = (0..n * d).map(|i| (i as f32 * 0.37).sin()).collect();
   let e: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
   let g: Vec<f32> = (0..n * d).map(|i| (i as f32 * 0.11).cos()).collect();
@@ -105,12 +114,13 @@ fn pair(n: usize, d: usize, weighted: bool, a: &[f64]) -> (Sampler, EmuSampler) 
   cpu.gradients.as_mut_slice().copy_from_slice(&g);
   cpu.log_weights.as_mut_slice().copy_from_slice(a);
   emu.set_positions(&x).unwrap();
-  emu.set_energies(&e);
-  emu.set_gradients(&g);
-  emu.set_log_weights(a);
+  emu.set_energies(&e).unwrap();
+  emu.set_gradients(&g).unwrap();
+  emu.set_log_weights(a).unwrap();
   (cpu, emu)
 }
 
+#[cfg(feature = "cuda")]
 fn log_weights(n: usize, seed: u64, spread: f64, dead_every: usize) -> Vec<f64> {
   let mut r = Rng(seed);
   (0..n)
@@ -126,6 +136,7 @@ fn log_weights(n: usize, seed: u64, spread: f64, dead_every: usize) -> Vec<f64> 
 
 /// Ancestors of CPU and emulated device resampling for the same weights, scheme by scheme,
 /// three rounds in a row (the Resample counter advances), then the rows they gathered.
+#[cfg(feature = "cuda")]
 fn check(n: usize, d: usize, a: &[f64], what: &str) {
   let (mut cpu, mut emu) = pair(n, d, true, a);
   for scheme in SCHEMES {
@@ -142,7 +153,7 @@ fn check(n: usize, d: usize, a: &[f64], what: &str) {
         })
         .collect();
       cpu.log_weights.as_mut_slice().copy_from_slice(&aw);
-      emu.set_log_weights(&aw);
+      emu.set_log_weights(&aw).unwrap();
       let ac = cpu.resample(scheme).unwrap();
       let ae = emu.resample(scheme).unwrap();
       let diff: Vec<usize> = (0..n).filter(|&i| ac[i] != ae[i]).collect();
@@ -158,12 +169,12 @@ fn check(n: usize, d: usize, a: &[f64], what: &str) {
         assert!(aw[i] != f64::NEG_INFINITY, "{what}: a zero-weight ancestor");
       }
       assert_eq!(
-        first_diff_f32(&emu.positions(), cpu.positions.as_slice()),
+        first_diff_f32(&emu.positions().unwrap(), cpu.positions.as_slice()),
         None,
         "{what} {scheme:?}: rows"
       );
-      assert_eq!(first_diff_f32(&emu.energies(), cpu.energies.as_slice()), None);
-      assert!(emu.log_weights().iter().all(|&v| v == 0.0));
+      assert_eq!(first_diff_f32(&emu.energies().unwrap(), cpu.energies.as_slice()), None);
+      assert!(emu.log_weights().unwrap().iter().all(|&v| v == 0.0));
       assert!(
         (emu.log_norm_absorbed() - cpu.log_norm_absorbed()).abs() <= 1e-12 * cpu.log_norm_absorbed().abs().max(1.0)
       );
@@ -171,6 +182,7 @@ fn check(n: usize, d: usize, a: &[f64], what: &str) {
   }
 }
 
+#[cfg(feature = "cuda")]
 #[test]
 fn ancestors_match_cpu() {
   for n in [1usize, 2, 3, 100, 1000, 2049, 5000] {
@@ -179,12 +191,14 @@ fn ancestors_match_cpu() {
   }
 }
 
+#[cfg(feature = "cuda")]
 #[test]
 fn ancestors_match_cpu_over_several_scan_tiles() {
   let n = 3 * REDUCE_CHUNK + 17;
   check(n, 2, &log_weights(n, 5, 3.0, 9), "three summary chunks");
 }
 
+#[cfg(feature = "cuda")]
 #[test]
 fn degenerate_weights() {
   // One live walker; two live walkers far apart in weight; the last walker the only live one.
@@ -202,6 +216,7 @@ fn degenerate_weights() {
   assert_eq!(emu.resample(Scheme::Residual).unwrap(), (0..64).collect::<Vec<_>>());
 }
 
+#[cfg(feature = "cuda")]
 #[test]
 fn negative_control_other_weights_other_ancestors() {
   let n = 1000;

@@ -8,8 +8,7 @@ use std::time::Instant;
 
 use crate::common::Rng;
 use jarzyn_core::weights::{summarize, WeightSummary, REDUCE_CHUNK};
-use jarzyn_cuda_emu::backend::{self, Partials};
-use jarzyn_cuda_emu::sampler::combine_partials;
+use jarzyn_cuda_emu::backend::{self, combine_partials, Partials};
 use jarzyn_cuda_emu::{with_schedule, Schedule};
 
 fn pool() -> rayon::ThreadPool {
