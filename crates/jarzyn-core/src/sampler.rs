@@ -95,14 +95,31 @@ impl SamplerCounters {
   }
 }
 
+/// Where a sampler is in its move/observe cycle (shared by the CPU and CUDA samplers; the values
+/// are the `phase` argument of the CUDA observation kernels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
   /// Nothing observed yet: the next observation only records.
-  Fresh,
-  /// The cached energies and gradients belong to the current positions.
-  Observed,
+  Fresh = 0,
   /// Walkers moved; the cached energies and gradients belong to the previous positions.
-  Moved,
+  Moved = 1,
+  /// The cached energies and gradients belong to the current positions.
+  Observed = 2,
+}
+
+impl Phase {
+  /// Whether a move may start now: only after an observation, and not twice in a row.
+  pub(crate) fn check_move(self) -> Result<()> {
+    match self {
+      Phase::Fresh => Err(CoreError::BadState(
+        "observe() energies and gradients before the first move()",
+      )),
+      Phase::Moved => Err(CoreError::BadState(
+        "move() called twice: observe() the energies at the moved positions first",
+      )),
+      Phase::Observed => Ok(()),
+    }
+  }
 }
 
 /// A heap buffer whose address never changes: JavaScript views point into it. The memory is
@@ -337,19 +354,7 @@ impl Sampler {
   /// One ULA step X <- X - h grad U(X) + sqrt(2h) xi with the last observed gradient.
   /// Walkers with zero weight stay where they are.
   pub fn move_walkers(&mut self) -> Result<()> {
-    match self.phase {
-      Phase::Fresh => {
-        return Err(CoreError::BadState(
-          "observe() energies and gradients before the first move()",
-        ))
-      }
-      Phase::Moved => {
-        return Err(CoreError::BadState(
-          "move() called twice: observe() the energies at the moved positions first",
-        ))
-      }
-      Phase::Observed => {}
-    }
+    self.phase.check_move()?;
     let d = self.cfg.dim;
     let n = self.cfg.walkers;
     let h = self.cfg.step_size;

@@ -186,6 +186,29 @@ extern "C" __global__ void jz_move_rows(u32 k0, u32 k1, u32 c2, u32 c3, u32 n, u
   }
 }
 
+// The weight update of one live walker (sampler.rs observe_rows): A += forward term - (U_new -
+// dot / 2 + h/4 |g|^2) after a move (phase 1), A += U_old - U_new on a re-observation (phase 2);
+// a non-finite energy, gradient or weight makes the walker invalid (A = -inf, counted).
+__device__ __forceinline__ void update_log_weight(u32 w, double u_new, double fw, double d, double g2, double quarter_h,
+                                                  int weighted, int phase, double* __restrict__ a,
+                                                  u32* __restrict__ counts) {
+  double next = a[w];
+  if (weighted) {
+    if (phase == 1) {
+      next = __dadd_rn(next, __dsub_rn(fw, __dadd_rn(__dsub_rn(u_new, __dmul_rn(0.5, d)), __dmul_rn(quarter_h, g2))));
+    } else if (phase == 2) {
+      next = __dadd_rn(next, __dsub_rn(fw, u_new));
+    }
+  }
+  if (!finite_d(u_new) || !finite_d(g2) || !finite_d(next)) {
+    a[w] = NEG_INF;
+    atomicAdd(&counts[0], 1u);
+    atomicAdd(&counts[1], 1u);
+  } else {
+    a[w] = next;
+  }
+}
+
 // One thread per walker (rows longer than TILE_ELEMS; see jz_observe for the usual case).
 // The weight update of an observation (sampler.rs observe_rows). phase: 0 fresh, 1 moved,
 // 2 observed (AIS increment). moved_weighted: xp holds the pre-move positions.
@@ -218,21 +241,7 @@ extern "C" __global__ void jz_observe_rows(u32 n, u32 dim, double quarter_h, int
   }
   double d = lanes ? combine8(dot) : dot[0];
   double g2 = lanes ? combine8(sq) : sq[0];
-  double next = a[w];
-  if (weighted) {
-    if (phase == 1) {
-      next = __dadd_rn(next, __dsub_rn(fw, __dadd_rn(__dsub_rn(u_new, __dmul_rn(0.5, d)), __dmul_rn(quarter_h, g2))));
-    } else if (phase == 2) {
-      next = __dadd_rn(next, __dsub_rn(fw, u_new));
-    }
-  }
-  if (!finite_d(u_new) || !finite_d(g2) || !finite_d(next)) {
-    a[w] = NEG_INF;
-    atomicAdd(&counts[0], 1u);
-    atomicAdd(&counts[1], 1u);
-  } else {
-    a[w] = next;
-  }
+  update_log_weight(w, u_new, fw, d, g2, quarter_h, weighted, phase, a, counts);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -373,21 +382,7 @@ extern "C" __global__ void jz_observe(u32 n, u32 dim, u32 wpt, double quarter_h,
     }
     double d, g2;
     tile_walker_sums(sh_dot, sh_sq, wl, dim, &d, &g2);
-    double next = a[w];
-    if (weighted) {
-      if (phase == 1) {
-        next = __dadd_rn(next, __dsub_rn(fw, __dadd_rn(__dsub_rn(u_new, __dmul_rn(0.5, d)), __dmul_rn(quarter_h, g2))));
-      } else if (phase == 2) {
-        next = __dadd_rn(next, __dsub_rn(fw, u_new));
-      }
-    }
-    if (!finite_d(u_new) || !finite_d(g2) || !finite_d(next)) {
-      a[w] = NEG_INF;
-      atomicAdd(&counts[0], 1u);
-      atomicAdd(&counts[1], 1u);
-    } else {
-      a[w] = next;
-    }
+    update_log_weight(w, u_new, fw, d, g2, quarter_h, weighted, phase, a, counts);
   }
 }
 

@@ -19,15 +19,9 @@ use super::DeviceInfo;
 use crate::error::{CoreError, Result};
 use crate::philox::{key_from_seed, Counter, Stream};
 use crate::resample::Scheme;
+pub(crate) use crate::sampler::Phase;
 use crate::sampler::{Observation, ObserveReport, SamplerConfig, SamplerCounters};
 use crate::weights::{normalized_into, WeightSummary, REDUCE_CHUNK};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-  Fresh = 0,
-  Moved = 1,
-  Observed = 2,
-}
 
 /// Per-chunk partials of the log-weight summary (one entry per REDUCE_CHUNK walkers), kept on the
 /// device: the Gaussian-mixture parameter gradients reuse the chunk maxima.
@@ -320,19 +314,7 @@ impl CudaSampler {
 
   /// One ULA step with the last observed gradient, noise from the same Philox counters as the CPU.
   pub fn move_walkers(&mut self) -> Result<()> {
-    match self.phase {
-      Phase::Fresh => {
-        return Err(CoreError::BadState(
-          "observe() energies and gradients before the first move()",
-        ))
-      }
-      Phase::Moved => {
-        return Err(CoreError::BadState(
-          "move() called twice: observe() the energies at the moved positions first",
-        ))
-      }
-      Phase::Observed => {}
-    }
+    self.phase.check_move()?;
     let h = self.cfg.step_size;
     let (hf, sf, qh) = (h as f32, (2.0 * h).sqrt() as f32, 0.25 * h);
     let ctr = Counter::new(Stream::Noise, self.steps);
