@@ -120,6 +120,23 @@ impl Phase {
       Phase::Observed => Ok(()),
     }
   }
+
+  /// Whether the step size may become `h` now: a finite h > 0, and not between move and observe
+  /// (the pending move's Jarzynski increment uses the old h).
+  pub(crate) fn check_step_size(self, h: f64) -> Result<()> {
+    if !(h.is_finite() && h > 0.0) {
+      return Err(CoreError::InvalidOption {
+        name: "stepSize",
+        reason: "must be a finite number > 0".into(),
+      });
+    }
+    if self == Phase::Moved {
+      return Err(CoreError::BadState(
+        "cannot change the step size between move() and observe()",
+      ));
+    }
+    Ok(())
+  }
 }
 
 /// A heap buffer whose address never changes: JavaScript views point into it. The memory is
@@ -332,17 +349,7 @@ impl Sampler {
 
   /// Change the step size between moves (schedules). The identity holds for any h per step.
   pub fn set_step_size(&mut self, h: f64) -> Result<()> {
-    if !(h.is_finite() && h > 0.0) {
-      return Err(CoreError::InvalidOption {
-        name: "stepSize",
-        reason: "must be a finite number > 0".into(),
-      });
-    }
-    if self.phase == Phase::Moved {
-      return Err(CoreError::BadState(
-        "cannot change the step size between move() and observe()",
-      ));
-    }
+    self.phase.check_step_size(h)?;
     self.cfg.step_size = h;
     Ok(())
   }

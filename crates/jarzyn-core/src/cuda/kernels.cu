@@ -490,6 +490,17 @@ extern "C" __global__ void jz_last_positive(const double* __restrict__ w, u32 n,
   if (w[i] > 0.0) atomicMax(out, i + 1u);
 }
 
+// In-place inclusive Hillis-Steele scan of tot[0 .. nthreads) by the block's nthreads threads
+// (thread t owns tot[t]); a fixed order, so the same bits on every run. Ends after a barrier.
+__device__ __forceinline__ void block_inclusive_scan(double* tot, u32 t, u32 nthreads) {
+  for (u32 off = 1; off < nthreads; off <<= 1) {
+    double v = t >= off ? tot[t - off] : 0.0;
+    __syncthreads();
+    if (t >= off) tot[t] = __dadd_rn(tot[t], v);
+    __syncthreads();
+  }
+}
+
 // Scan, step 1: each block scans a tile of SCAN_TILE elements (SCAN_ITEMS consecutive ones per
 // thread, then a Hillis-Steele scan of the thread totals) and writes its total. `in` null means
 // in place (in = out: safe, as each block reads its whole tile before writing it). blockDim must
@@ -516,12 +527,7 @@ extern "C" __global__ void jz_scan_tile(const double* in, u32 n, double* out, do
   }
   tot[t] = s;
   __syncthreads();
-  for (u32 off = 1; off < SCAN_THREADS; off <<= 1) {
-    double v = t >= off ? tot[t - off] : 0.0;
-    __syncthreads();
-    if (t >= off) tot[t] = __dadd_rn(tot[t], v);
-    __syncthreads();
-  }
+  block_inclusive_scan(tot, t, SCAN_THREADS);
   double prefix = t > 0 ? tot[t - 1] : 0.0;
   for (u32 k = 0; k < SCAN_ITEMS; ++k) tile[t * SCAN_ITEMS + k] = __dadd_rn(prefix, tile[t * SCAN_ITEMS + k]);
   __syncthreads();
@@ -545,12 +551,7 @@ extern "C" __global__ void jz_scan_sums(double* __restrict__ sums, u32 m) {
   for (u32 i = lo; i < hi; ++i) s = __dadd_rn(s, sums[i]);
   tot[t] = s;
   __syncthreads();
-  for (u32 off = 1; off < SCAN_SUM_THREADS; off <<= 1) {
-    double v = t >= off ? tot[t - off] : 0.0;
-    __syncthreads();
-    if (t >= off) tot[t] = __dadd_rn(tot[t], v);
-    __syncthreads();
-  }
+  block_inclusive_scan(tot, t, SCAN_SUM_THREADS);
   double run = t > 0 ? tot[t - 1] : 0.0;
   for (u32 i = lo; i < hi; ++i) {
     run = __dadd_rn(run, sums[i]);

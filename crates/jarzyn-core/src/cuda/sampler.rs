@@ -178,17 +178,7 @@ impl CudaSampler {
 
   /// Change the step size between moves, as [`crate::Sampler::set_step_size`].
   pub fn set_step_size(&mut self, h: f64) -> Result<()> {
-    if !(h.is_finite() && h > 0.0) {
-      return Err(CoreError::InvalidOption {
-        name: "stepSize",
-        reason: "must be a finite number > 0".into(),
-      });
-    }
-    if self.phase == Phase::Moved {
-      return Err(CoreError::BadState(
-        "cannot change the step size between move() and observe()",
-      ));
-    }
+    self.phase.check_step_size(h)?;
     self.cfg.step_size = h;
     Ok(())
   }
