@@ -3,7 +3,7 @@
  * Small configurations; stdout, stderr, exit codes and the report folder are checked.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import test from 'ava'
@@ -212,6 +212,70 @@ test('bad options: one line on stderr starting with "jarzyn:", no stack trace, e
     t.regex(r.stderr, re, label)
     t.false(/\n\s+at /.test(r.stderr), `${label}: stack trace`)
   })
+})
+
+test('every flag validated before any work: counts, numbers, presets, --out, JARZYN_GMM_ITERATIONS (exit 2, one line, nothing written)', async (t) => {
+  const dir = tempDir(t, 'jarzyn-cli-out-')
+  const file = join(dir, 'a-file')
+  writeFileSync(file, 'not a folder')
+  const cases: [string, string[], RegExp, NodeJS.ProcessEnv?][] = [
+    ['negative --walkers', ['gmm', '--walkers', '-5'], /--walkers must be a positive integer/],
+    ['negative --iterations', ['gmm', '--iterations=-1'], /--iterations must be a positive integer/],
+    ['negative --data', ['gmm', '--data', '-3'], /--data must be a positive integer/],
+    ['negative --seed', ['gmm', '--seed', '-1'], /--seed/],
+    ['zero --threads', ['gmm', '--threads', '0'], /--threads/],
+    ['zero --cd-reset', ['gmm', '--cd-reset', '0'], /--cd-reset/],
+    ['NaN learning rate', ['gmm', '--lr-means', 'NaN'], /--lr-means expects a number/],
+    ['infinite learning rate', ['gmm', '--lr-logweights', 'Infinity'], /--lr-logweights expects a number/],
+    ['empty number', ['gmm', '--dim='], /--dim expects a number/],
+    ['hex-looking count', ['gmm', '--walkers', '0x10z'], /--walkers expects a number/],
+    ['unknown preset', ['gmm', '--preset', 'fast'], /--preset must be jarzyn or paper, got 'fast'/],
+    ['--out is a file', ['gmm', '--out', file], /--out .*exists and is not a folder/],
+    ['--out under a file', ['gmm', '--out', join(file, 'report')], /--out .*exists and is not a folder/],
+    ['bad JARZYN_GMM_ITERATIONS', ['gmm'], /JARZYN_GMM_ITERATIONS must be a positive integer, got 'many'/, { ...process.env, JARZYN_GMM_ITERATIONS: 'many' }],
+  ]
+  // Root may write anywhere; /proc refuses new entries for everyone (and hangs Node's recursive mkdir).
+  if (process.platform === 'linux') cases.push(['--out not creatable', ['gmm', '--out', '/proc/jarzyn-no/report'], /--out \/proc\/jarzyn-no\/report is not writable/])
+  const runs = await Promise.all(cases.map(([, args, , env]) => jarzyn(args, env)))
+  cases.forEach(([label, , re], i) => {
+    const r = runs[i]
+    t.is(r.code, 2, `${label}: exit code ${r.code}; stderr ${r.stderr}`)
+    t.is(r.stdout, '', `${label}: stdout ${JSON.stringify(r.stdout)}`)
+    t.regex(r.stderr, /^jarzyn: [^\n]+\n$/, `${label}: stderr must be one line: ${JSON.stringify(r.stderr)}`)
+    t.regex(r.stderr, re, label)
+  })
+  t.is(readFileSync(file, 'utf8'), 'not a folder')
+})
+
+test('--preset paper runs multinomial resampling at CV^2 > 1; the default preset is systematic at ESS/N < 0.5; JARZYN_GMM_ITERATIONS sets the default of --iterations; the report states the configuration', async (t) => {
+  const dir = tempDir(t, 'jarzyn-cli-preset-')
+  const small = ['--dim', '3', '--data', '200', '--walkers', '200', '--threads', '2', '--quiet']
+  const env = { ...process.env, JARZYN_GMM_ITERATIONS: '30' }
+  const [paper, dflt, explicit] = await Promise.all([
+    jarzyn(['gmm', ...small, '--preset', 'paper', '--out', join(dir, 'paper')], env),
+    jarzyn(['gmm', ...small, '--out', join(dir, 'default')], env),
+    jarzyn(['gmm', ...small, '--preset', 'paper', '--resample', 'residual:0.7', '--iterations', '12', '--out', join(dir, 'explicit')], env),
+  ])
+  for (const r of [paper, dflt, explicit]) t.is(r.code, 0, r.stderr)
+  const read = (name: string) => JSON.parse(readFileSync(join(dir, name, 'results.json'), 'utf8'))
+  const p = read('paper')
+  const d = read('default')
+  const e = read('explicit')
+  t.deepEqual(p.config.resample, { scheme: 'multinomial', essFraction: 0.5 })
+  t.deepEqual(d.config.resample, { scheme: 'systematic', essFraction: 0.5 })
+  t.deepEqual(e.config.resample, { scheme: 'residual', essFraction: 0.7 }, 'an explicit option overrides the preset')
+  t.is(p.meta.preset, 'paper')
+  t.is(d.meta.preset, 'jarzyn')
+  t.is(p.results[0].iterations, 30)
+  t.is(e.results[0].iterations, 12, '--iterations overrides JARZYN_GMM_ITERATIONS')
+  const html = readFileSync(join(dir, 'paper', 'report.html'), 'utf8')
+  t.regex(html, /Configuration\.<\/b> preset 'paper': multinomial resampling when ESS\/N &lt; 0\.5 \(CV\^2 &gt; 1\)/)
+  t.regex(readFileSync(join(dir, 'default', 'report.html'), 'utf8'), /preset 'jarzyn': systematic resampling when ESS\/N &lt; 0\.5/)
+})
+
+test('the built bin script is executable (npx runs it directly; tsc writes 0644)', (t) => {
+  if (process.platform === 'win32') return t.pass()
+  t.is(statSync(MAIN).mode & 0o111, 0o111, `mode ${(statSync(MAIN).mode & 0o777).toString(8)}`)
 })
 
 test('a negative number after a space (--step-size -0.1, --means -8,5) still gives one stderr line or is accepted', async (t) => {

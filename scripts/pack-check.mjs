@@ -24,6 +24,9 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { gunzipSync } from 'node:zlib'
+
+import { childEnv } from './lib/child-env.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(join(ROOT, 'package.json'))
@@ -34,18 +37,6 @@ let failed = false
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-/** Environment for child processes: no npm_* variables from an enclosing `npm run` (they would
- * point nested npm commands at the repository), plus `extra`. */
-function childEnv(extra = {}) {
-  const keep = new Set(['npm_config_registry', 'npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig'])
-  const env = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k.toLowerCase().startsWith('npm_') && !keep.has(k.toLowerCase())) continue
-    env[k] = v
-  }
-  return { ...env, CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0', ...extra }
-}
 
 /** npm's own CLI scripts, run with this node (no .cmd shims, no shell, works on Windows too). */
 function npmCli(name) {
@@ -299,6 +290,31 @@ async function main(): Promise<void> {
 
 main().catch((e) => { console.error(e); process.exitCode = 1 })
 `
+
+/** Mode bits of each regular file in a .tgz (ustar headers: name at 0, mode at 100, size at 124, prefix at 345). */
+function tarModes(tgz) {
+  const buf = gunzipSync(readFileSync(tgz))
+  const modes = new Map()
+  for (let off = 0; off + 512 <= buf.length; ) {
+    const field = (a, n) => buf.subarray(off + a, off + a + n).toString('latin1').replace(/\0.*$/s, '')
+    const name = field(0, 100)
+    if (name === '') break
+    const prefix = field(345, 155)
+    const size = parseInt(field(124, 12).trim() || '0', 8)
+    modes.set(prefix ? `${prefix}/${name}` : name, parseInt(field(100, 8).trim(), 8))
+    off += 512 + Math.ceil(size / 512) * 512
+  }
+  return modes
+}
+
+check('the packed bin script keeps its execute bits (npx jarzyn runs it directly)', () => {
+  const modes = tarModes(mainTgz)
+  const entry = `package/${pkg.bin.jarzyn}`
+  const mode = modes.get(entry)
+  assert(mode !== undefined, `${entry} not in the tarball`)
+  assert((mode & 0o111) === 0o111, `${entry} has mode ${mode.toString(8)}`)
+  return `${pkg.bin.jarzyn}: ${mode.toString(8)}`
+})
 
 check('npm install both tarballs in a fresh folder (no Rust toolchain)', () => {
   mkdirSync(app)

@@ -2,6 +2,8 @@
  * `jarzyn gmm`: the paper's Gaussian-mixture experiment from the command line.
  * @module
  */
+import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
 import { PAPER_GMM_CONFIG, runGmmExperiment, validateGmmConfig, type GmmConfig, type GmmResult } from '../experiments/gmm'
@@ -15,21 +17,30 @@ import { UsageError } from './usage'
 export const GMM_HELP = `Usage: jarzyn gmm [options]
 
 Reproduce the Gaussian-mixture experiment of Carbone et al. (NeurIPS 2023): learn the weights of a
-two-mode mixture with Jarzynski-weighted walkers, PCD and CD. Defaults are the paper's configuration.
+two-mode mixture with Jarzynski-weighted walkers, PCD and CD.
+
+Presets (--preset; any option given explicitly overrides its preset value):
+  jarzyn   (default) the paper's configuration (data, model, walkers, step size, learning rates,
+           iterations, CD schedule) with one change: resampling is systematic when ESS/N < 0.5.
+           That trigger is the authors' CV^2 > 1 (ESS/N = 1/(1 + CV^2)); systematic resampling
+           has lower variance than multinomial and is what the follow-up paper recommends.
+  paper    the authors' script exactly: multinomial resampling when CV^2 > 1 (the largest
+           threshold of their sweep 0.1 ... 1), i.e. --resample multinomial:cv2=1.
 
 Options:
+  --preset P          jarzyn | paper                        (default jarzyn)
   --method M          jarzynski | pcd | cd | all           (default jarzynski)
   --dim D             dimension                             (default 50)
   --means LIST        data mode positions on the first axis (default -10,6)
   --weights LIST      data mode weights, summing to 1       (default 0.25,0.75)
   --data N            data points                           (default 10000)
   --walkers N         walkers                               (default 10000)
-  --iterations N      training iterations                   (default 8000)
+  --iterations N      training iterations                   (default 8000, or $JARZYN_GMM_ITERATIONS)
   --step-size H       ULA step size                         (default 0.1)
   --lr-means R        learning rate of the means            (default 2.5e-3)
   --lr-logweights R   learning rate of the log-weights      (default 1.25e-2)
   --cd-lr-factor F    CD learning-rate multiplier           (default 10, as the paper)
-  --resample SPEC     SCHEME[:ESS_FRACTION] | SCHEME:cv2=C | off   (default systematic:0.5)
+  --resample SPEC     SCHEME[:ESS_FRACTION] | SCHEME:cv2=C | off   (default: the preset's)
                       schemes: ${RESAMPLE_SCHEMES.join(', ')}
   --cd-reset K        CD: reset walkers to data every K iterations (default 4)
   --seed S            seed                                  (default 1)
@@ -39,10 +50,25 @@ Options:
                       (no NVIDIA driver for CUDA 12.2+, no GPU, no NVRTC); auto picks
                       CUDA when available and walkers x dim >= ${CUDA_AUTO_MIN_ELEMENTS}
   --out DIR           write a report: plots (SVG), report.html, series.json/.csv, results.json
+                      (checked to be writable before the run starts)
   --json              print one JSON object per method on stdout
   --quiet             no progress display
   -h, --help          this help
+
+Environment:
+  JARZYN_GMM_ITERATIONS   default of --iterations (e.g. 300 for a quick look at the README's command)
+
+Exit codes: 0 done, 1 a run-time error (printed with its ERR_JARZYN_* code), 2 a usage error.
 `
+
+/** The presets of `jarzyn gmm --preset`: what differs from {@link PAPER_GMM_CONFIG}. */
+export const GMM_PRESETS = {
+  jarzyn: { resample: { scheme: 'systematic', essFraction: 0.5 } },
+  paper: { resample: { scheme: 'multinomial', essFraction: 0.5 } },
+} as const satisfies Record<string, Partial<GmmConfig>>
+
+/** A name of {@link GMM_PRESETS}. */
+export type GmmPreset = keyof typeof GMM_PRESETS
 
 function num(name: string, v: string | undefined, fallback: number, integer = false): number {
   if (v === undefined) return fallback
@@ -60,8 +86,8 @@ function list(name: string, v: string | undefined, fallback: number[]): number[]
   return xs
 }
 
-function resampleSpec(v: string | undefined): GmmConfig['resample'] {
-  if (v === undefined) return PAPER_GMM_CONFIG.resample
+function resampleSpec(v: string | undefined, preset: GmmPreset): GmmConfig['resample'] {
+  if (v === undefined) return { ...GMM_PRESETS[preset].resample }
   if (v === 'off' || v === 'none') return null
   const [scheme, thr] = v.split(':')
   if (!(RESAMPLE_SCHEMES as readonly string[]).includes(scheme)) {
@@ -101,7 +127,7 @@ function joinNegativeValues(argv: string[]): string[] {
 }
 
 /** Parse `jarzyn gmm` arguments into a configuration; throws UsageError on bad input. */
-export function parseGmmArgs(argv: string[], defaultThreads: number): { config: GmmConfig; out?: string; json: boolean; quiet: boolean; help: boolean } {
+export function parseGmmArgs(argv: string[], defaultThreads: number): { config: GmmConfig; preset: GmmPreset; out?: string; json: boolean; quiet: boolean; help: boolean } {
   let parsed
   try {
     parsed = parseArgs({
@@ -109,6 +135,7 @@ export function parseGmmArgs(argv: string[], defaultThreads: number): { config: 
       strict: true,
       allowPositionals: false,
       options: {
+        preset: { type: 'string' },
         method: { type: 'string' },
         dim: { type: 'string' },
         means: { type: 'string' },
@@ -136,6 +163,8 @@ export function parseGmmArgs(argv: string[], defaultThreads: number): { config: 
     throw new UsageError((e as Error).message.split('\n')[0].trim())
   }
   const v = parsed.values
+  const preset = (v.preset ?? 'jarzyn') as GmmPreset
+  if (!Object.hasOwn(GMM_PRESETS, preset)) throw new UsageError(`--preset must be ${Object.keys(GMM_PRESETS).join(' or ')}, got '${preset}'`)
   const method = v.method ?? 'jarzynski'
   const methods: Method[] = method === 'all' ? ['jarzynski', 'pcd', 'cd'] : [method as Method]
   if (!['jarzynski', 'pcd', 'cd', 'all'].includes(method)) throw new UsageError(`--method must be jarzynski, pcd, cd or all, got '${method}'`)
@@ -149,25 +178,80 @@ export function parseGmmArgs(argv: string[], defaultThreads: number): { config: 
     weights: list('--weights', v.weights, P.weights),
     dataPoints: num('--data', v.data, P.dataPoints, true),
     walkers: num('--walkers', v.walkers, P.walkers, true),
-    iterations: num('--iterations', v.iterations, P.iterations, true),
+    iterations: num('--iterations', v.iterations, envIterations() ?? P.iterations, true),
     stepSize: num('--step-size', v['step-size'], P.stepSize),
     lrMeans: num('--lr-means', v['lr-means'], P.lrMeans),
     lrLogWeights: num('--lr-logweights', v['lr-logweights'], P.lrLogWeights),
     cdLrFactor: num('--cd-lr-factor', v['cd-lr-factor'], P.cdLrFactor),
-    resample: resampleSpec(v.resample),
+    resample: resampleSpec(v.resample, preset),
     cdReset: num('--cd-reset', v['cd-reset'], P.cdReset, true),
     seed: num('--seed', v.seed, P.seed, true),
     threads: num('--threads', v.threads, defaultThreads, true),
     device: device as SamplerDevice,
   }
-  if (v.help) return { config, json: false, quiet: false, help: true }
+  if (v.help) return { config, preset, json: false, quiet: false, help: true }
   try {
     validateGmmConfig(config)
   } catch (e) {
     throw new UsageError((e as Error).message)
   }
   if (v.out !== undefined && v.out.trim() === '') throw new UsageError('--out expects a folder name')
-  return { config, out: v.out, json: Boolean(v.json), quiet: Boolean(v.quiet), help: false }
+  return { config, preset, out: v.out, json: Boolean(v.json), quiet: Boolean(v.quiet), help: false }
+}
+
+/** `JARZYN_GMM_ITERATIONS`, validated like `--iterations`; undefined when unset or empty. */
+function envIterations(): number | undefined {
+  const raw = process.env.JARZYN_GMM_ITERATIONS
+  if (raw === undefined || raw.trim() === '') return undefined
+  const x = Number(raw)
+  if (!(Number.isInteger(x) && x >= 1)) throw new UsageError(`JARZYN_GMM_ITERATIONS must be a positive integer, got '${raw}'`)
+  return x
+}
+
+/** The configuration in one sentence, for the report: what ran, and where it differs from the paper. */
+export function describeGmmConfig(config: GmmConfig, preset: GmmPreset): string {
+  const r = config.resample
+  const cv2 = r && r.essFraction > 0 ? 1 / r.essFraction - 1 : Infinity
+  const resample = r ? `${r.scheme} resampling when ESS/N < ${r.essFraction} (CV^2 > ${Number(cv2.toPrecision(6))})` : 'no resampling'
+  const P = PAPER_GMM_CONFIG
+  const differs = (['dim', 'dataPoints', 'walkers', 'iterations', 'stepSize', 'lrMeans', 'lrLogWeights', 'cdLrFactor', 'cdReset'] as const).filter((k) => config[k] !== P[k])
+  if (config.means.join() !== P.means.join()) differs.unshift('means' as never)
+  if (config.weights.join() !== P.weights.join()) differs.unshift('weights' as never)
+  const paperResample = config.resample?.scheme === 'multinomial' && config.resample.essFraction === 0.5
+  return `preset '${preset}': ${resample}; ${differs.length === 0 ? "everything else as in the paper's script" : `changed from the paper's script: ${differs.map((k) => `${k} = ${JSON.stringify(config[k])}`).join(', ')}`}${paperResample ? '' : "; the authors' script resamples multinomially when CV^2 > c (c in 0.1 ... 1)"}.`
+}
+
+/**
+ * Make sure `--out` can take the report before hours of training: create the folder (one level at
+ * a time: Node's recursive mkdir never returns on some paths, e.g. under /proc) and write and
+ * remove a probe file in it.
+ */
+export function ensureWritableDir(dir: string): void {
+  const abs = resolve(dir)
+  const missing: string[] = []
+  let p = abs
+  for (;;) {
+    let st
+    try {
+      st = statSync(p)
+    } catch {
+      missing.unshift(p)
+      const up = dirname(p)
+      if (up === p) break
+      p = up
+      continue
+    }
+    if (!st.isDirectory()) throw new UsageError(`--out ${dir}: ${p} exists and is not a folder`)
+    break
+  }
+  try {
+    for (const m of missing) mkdirSync(m)
+    const probe = join(abs, `.jarzyn-write-probe-${process.pid}`)
+    writeFileSync(probe, '')
+    unlinkSync(probe)
+  } catch (e) {
+    throw new UsageError(`--out ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+  }
 }
 
 const LABEL: Record<Method, string> = { jarzynski: 'Jarzynski', pcd: 'PCD', cd: 'CD' }
@@ -193,6 +277,9 @@ export async function gmmCommand(argv: string[], defaultThreads: number): Promis
     process.stdout.write(GMM_HELP)
     return 0
   }
+  if (args.out) ensureWritableDir(args.out)
+  const configuration = describeGmmConfig(args.config, args.preset)
+  if (!args.quiet) process.stderr.write(`jarzyn gmm: ${configuration}\n`)
   const progress = new Progress(process.stderr, !args.quiet)
   let current: Method | null = null
   const results = await runGmmExperiment(args.config, (method, done, total, last) => {
@@ -215,7 +302,7 @@ export async function gmmCommand(argv: string[], defaultThreads: number): Promis
     }
   }
   if (args.out) {
-    const files = writeGmmReport(args.out, args.config, results, { jarzyn: 'gmm', date: new Date().toISOString() })
+    const files = writeGmmReport(args.out, args.config, results, { jarzyn: 'gmm', preset: args.preset, configuration, date: new Date().toISOString() })
     if (!args.json) process.stdout.write(`report: ${args.out}/report.html (${files.length} files)\n`)
   }
   return 0

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 
 import type { GmmConfig, GmmResult } from '../experiments/gmm'
-import { linePlot, scatterPlot, PALETTE, type Series } from './svg'
+import { esc, linePlot, scatterPlot, PALETTE, type Series } from './svg'
 
 const METHOD_COLOR: Record<string, string> = { jarzynski: PALETTE[0], pcd: PALETTE[1], cd: PALETTE[2] }
 const METHOD_LABEL: Record<string, string> = { jarzynski: 'Jarzynski', pcd: 'PCD', cd: 'CD' }
@@ -122,7 +122,7 @@ table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #
 <h1>Gaussian-mixture experiment (Carbone et al. 2023, d = ${config.dim})</h1>
 <p>Data: ${config.dataPoints} points from unit Gaussians at ${config.means.join(', ')} times e1 with weights ${config.weights.join(', ')}.
 Model: a mixture of ${config.means.length} unit Gaussians learning means and log-weights (the first held at 0), ${config.walkers} walkers, step size ${config.stepSize}, ${config.iterations} iterations.</p>
-${table(results)}
+${typeof meta.configuration === 'string' ? `<p><b>Configuration.</b> ${esc(meta.configuration)}</p>\n` : ''}${table(results)}
 <div class="plots">${figs}</div>
 <h2>Configuration</h2><table>${cfg}</table>
 <p>Raw series: <a href="series.json">series.json</a>, <a href="series.csv">series.csv</a>; summary: <a href="results.json">results.json</a>.</p>

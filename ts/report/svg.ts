@@ -50,7 +50,8 @@ export interface ChartOptions {
 /** Colours distinguishable for common colour-vision deficiencies (Okabe-Ito). */
 export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000']
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+/** Escape text for SVG or HTML content. @internal */
+export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 /** "Nice" tick values covering [lo, hi]. */
 export function ticks(lo: number, hi: number, count = 5): number[] {
