@@ -181,8 +181,24 @@ test('--threads does not change the results; --resample SCHEME:cv2=C and off rea
   t.is(JSON.parse(off.stdout.split('\n')[0]).resamplings, 0)
 })
 
+/** A usage-error case: label, argv, what stderr must say, and the environment (default: this one). */
+type UsageCase = [string, string[], RegExp, NodeJS.ProcessEnv?]
+
+/** Each case exits 2 with one "jarzyn: ..." line on stderr matching its pattern, no stack trace, nothing on stdout. */
+async function assertUsageErrors(t: import('ava').ExecutionContext, cases: UsageCase[]): Promise<void> {
+  const runs = await Promise.all(cases.map(([, args, , env]) => jarzyn(args, env)))
+  cases.forEach(([label, , re], i) => {
+    const r = runs[i]
+    t.is(r.code, 2, `${label}: exit code ${r.code}; stderr ${r.stderr}`)
+    t.is(r.stdout, '', `${label}: stdout ${JSON.stringify(r.stdout)}`)
+    t.regex(r.stderr, /^jarzyn: [^\n]+\n$/, `${label}: stderr must be one line: ${JSON.stringify(r.stderr)}`)
+    t.regex(r.stderr, re, label)
+    t.false(/\n\s+at /.test(r.stderr), `${label}: stack trace`)
+  })
+}
+
 test('bad options: one line on stderr starting with "jarzyn:", no stack trace, exit code 2, nothing on stdout', async (t) => {
-  const cases: [string, string[], RegExp][] = [
+  const cases: UsageCase[] = [
     ['unknown flag', ['gmm', '--foo'], /--foo/],
     ['weights not summing to 1', ['gmm', '--weights', '0.5,0.6'], /sum to 1/],
     ['negative step size (--opt=value)', ['gmm', '--step-size=-0.1'], /--step-size/],
@@ -203,22 +219,14 @@ test('bad options: one line on stderr starting with "jarzyn:", no stack trace, e
     ['flag with a value', ['gmm', '--json=yes'], /--json/],
     ['missing value', ['gmm', '--out'], /--out/],
   ]
-  const runs = await Promise.all(cases.map(([, args]) => jarzyn(args)))
-  cases.forEach(([label, , re], i) => {
-    const r = runs[i]
-    t.is(r.code, 2, `${label}: exit code ${r.code}; stderr ${r.stderr}`)
-    t.is(r.stdout, '', `${label}: stdout ${JSON.stringify(r.stdout)}`)
-    t.regex(r.stderr, /^jarzyn: [^\n]+\n$/, `${label}: stderr must be one line: ${JSON.stringify(r.stderr)}`)
-    t.regex(r.stderr, re, label)
-    t.false(/\n\s+at /.test(r.stderr), `${label}: stack trace`)
-  })
+  await assertUsageErrors(t, cases)
 })
 
 test('every flag validated before any work: counts, numbers, presets, --out, JARZYN_GMM_ITERATIONS (exit 2, one line, nothing written)', async (t) => {
   const dir = tempDir(t, 'jarzyn-cli-out-')
   const file = join(dir, 'a-file')
   writeFileSync(file, 'not a folder')
-  const cases: [string, string[], RegExp, NodeJS.ProcessEnv?][] = [
+  const cases: UsageCase[] = [
     ['negative --walkers', ['gmm', '--walkers', '-5'], /--walkers must be a positive integer/],
     ['negative --iterations', ['gmm', '--iterations=-1'], /--iterations must be a positive integer/],
     ['negative --data', ['gmm', '--data', '-3'], /--data must be a positive integer/],
@@ -236,14 +244,7 @@ test('every flag validated before any work: counts, numbers, presets, --out, JAR
   ]
   // Root may write anywhere; /proc refuses new entries for everyone (and hangs Node's recursive mkdir).
   if (process.platform === 'linux') cases.push(['--out not creatable', ['gmm', '--out', '/proc/jarzyn-no/report'], /--out \/proc\/jarzyn-no\/report is not writable/])
-  const runs = await Promise.all(cases.map(([, args, , env]) => jarzyn(args, env)))
-  cases.forEach(([label, , re], i) => {
-    const r = runs[i]
-    t.is(r.code, 2, `${label}: exit code ${r.code}; stderr ${r.stderr}`)
-    t.is(r.stdout, '', `${label}: stdout ${JSON.stringify(r.stdout)}`)
-    t.regex(r.stderr, /^jarzyn: [^\n]+\n$/, `${label}: stderr must be one line: ${JSON.stringify(r.stderr)}`)
-    t.regex(r.stderr, re, label)
-  })
+  await assertUsageErrors(t, cases)
   t.is(readFileSync(file, 'utf8'), 'not a folder')
 })
 
