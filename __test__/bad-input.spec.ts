@@ -378,6 +378,29 @@ test('some walkers invalid: zero weight, counted, excluded from ESS and resampli
   }
 })
 
+test('NaN and +Infinity written into the log-weights view count as zero weight, like invalid walkers', (t) => {
+  const s = make()
+  s.observe(new Float32Array(N), new Float32Array(N * D))
+  s.logWeights.fill(0.25)
+  s.logWeights[3] = NaN
+  s.logWeights[5] = Infinity
+  s.logWeights[6] = -Infinity
+  const m = s.summary()
+  t.is(m.zeroWeight, 3)
+  t.is(m.maxLogWeight, 0.25)
+  t.is(m.ess, N - 3)
+  const p = s.normalizedWeights()
+  t.deepEqual([p[3], p[5], p[6]], [0, 0, 0])
+  t.true(Math.abs(p.reduce((a, v) => a + v, 0) - 1) < 1e-12)
+  t.true(Math.abs(s.logNormalizerRatio() - (0.25 + Math.log((N - 3) / N))) < 1e-12)
+  for (const a of s.resample('systematic')) t.false([3, 5, 6].includes(a), `ancestor ${a} has zero weight`)
+  // Normalised weights sum to 1 however large the log-weights are (exp(A - max) / sum, not exp(A - logsumexp)).
+  s.logWeights.fill(1e300)
+  s.logWeights[0] = -1e300
+  t.true(Math.abs(s.normalizedWeights().reduce((a, v) => a + v, 0) - 1) < 1e-12)
+  s.dispose()
+})
+
 test('normalizedWeights(s.logWeights) and other aliases of the log-weights are rejected', (t) => {
   const s = make()
   s.observe(new Float32Array(N), new Float32Array(N * D))

@@ -13,6 +13,7 @@ use crate::error::{CoreError, Result};
 use crate::math;
 use crate::normal::fill_normals;
 use crate::philox::{key_from_seed, philox4x32_10, Counter, Stream};
+use crate::weights::{max_log_weight, zero_weight};
 
 /// Points per reduction chunk (fixed; never derived from the thread count).
 const POINT_CHUNK: usize = 1024;
@@ -416,7 +417,7 @@ fn walker_sums_inner<const AVX2: bool>(
   sq: &[f64],
   u: &[f64],
 ) -> WalkerPart {
-  let max = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+  let max = max_log_weight(a);
   let mut part = WalkerPart {
     max,
     sums: vec![0f64; k * (d + 2)],
@@ -429,7 +430,7 @@ fn walker_sums_inner<const AVX2: bool>(
   let mut acc32 = vec![0f32; k * d];
   let n = a.len();
   for j in 0..n {
-    if a[j] != f64::NEG_INFINITY {
+    if !zero_weight(a[j]) {
       let w = math::exp_f32(a[j] - max);
       let row = &xc[j * d..(j + 1) * d];
       part.weight_sum += w;

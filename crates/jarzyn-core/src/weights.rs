@@ -12,7 +12,9 @@ use crate::par::map_chunks;
 pub const REDUCE_CHUNK: usize = 4096;
 
 /// What one pass over the log-weights tells: the normaliser, ESS, CV^2 and log-mean, as in
-/// `particles`' `Weights` object. `-inf` weights (invalid walkers) count as zero weight.
+/// `particles`' `Weights` object. `-inf` weights (invalid walkers) count as zero weight, and so do
+/// NaN and `+inf` ones, which only writes through a JavaScript view can put there (see
+/// [`zero_weight`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WeightSummary {
   /// Number of walkers.
@@ -25,7 +27,7 @@ pub struct WeightSummary {
   pub sum_shifted: f64,
   /// sum_i exp(2 (A_i - max)).
   pub sum_sq_shifted: f64,
-  /// Walkers whose weight is exactly zero (A = -inf).
+  /// Walkers whose weight is zero (A = -inf, or not a number: see [`zero_weight`]).
   pub zero: usize,
 }
 
@@ -49,6 +51,20 @@ impl WeightSummary {
   }
 }
 
+/// Whether log-weight `a` gives its walker zero weight: -inf (an invalid walker), and also NaN and
+/// +inf, which the core never writes but a caller can through the views; counting them as invalid
+/// walkers keeps every estimate a number (blackjax maps NaN to -inf the same way).
+#[inline(always)]
+pub fn zero_weight(a: f64) -> bool {
+  !a.is_finite()
+}
+
+/// max_i A_i over the walkers with nonzero weight (-inf when there is none).
+#[inline(always)]
+pub fn max_log_weight(a: &[f64]) -> f64 {
+  a.iter().copied().filter(|&v| !zero_weight(v)).fold(f64::NEG_INFINITY, f64::max)
+}
+
 /// Summarise log-weights, parallel over fixed chunks, deterministic.
 pub fn summarize(pool: &rayon::ThreadPool, log_w: &[f64]) -> WeightSummary {
   let n = log_w.len();
@@ -58,12 +74,12 @@ pub fn summarize(pool: &rayon::ThreadPool, log_w: &[f64]) -> WeightSummary {
   // maximum and added in chunk order (deterministic for any thread count).
   let partials = map_chunks(pool, chunks, |ci| {
     let c = part(ci);
-    let m = c.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let m = max_log_weight(c);
     let mut s = 0.0;
     let mut s2 = 0.0;
     let mut zero = 0usize;
     for &a in c {
-      if a == f64::NEG_INFINITY {
+      if zero_weight(a) {
         zero += 1;
       } else {
         let w = math::exp(a - m);
@@ -112,12 +128,15 @@ pub fn combine_chunks(n: usize, partials: impl IntoIterator<Item = (f64, f64, f6
   }
 }
 
-/// Normalised weights p_i = exp(A_i - logsumexp(A)) into `out`.
+/// Normalised weights p_i = exp(A_i - max) / sum_j exp(A_j - max) into `out`. Shifting by the
+/// maximum and dividing by the shifted sum, rather than subtracting logsumexp(A) = max + ln(sum),
+/// keeps the weights summing to 1 however large |max| is (max + ln(sum) rounds to max once |max|
+/// is past ~1e16).
 pub fn normalized_into(pool: &rayon::ThreadPool, log_w: &[f64], summary: &WeightSummary, out: &mut [f64]) {
-  let ls = summary.log_sum;
+  let (max, sum) = (summary.max, summary.sum_shifted);
   let fill = |o: &mut [f64], a: &[f64]| {
     for (o, &a) in o.iter_mut().zip(a) {
-      *o = if a == f64::NEG_INFINITY { 0.0 } else { math::exp(a - ls) };
+      *o = if zero_weight(a) { 0.0 } else { math::exp(a - max) / sum };
     }
   };
   if log_w.len() <= REDUCE_CHUNK {
@@ -170,6 +189,32 @@ mod tests {
     assert_eq!(s.zero, 1);
     let s = summarize(&[-1e4, -1e4]);
     assert!((s.ess() - 2.0).abs() < 1e-12);
+  }
+
+  #[test]
+  fn nan_and_positive_infinity_count_as_zero_weight() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let a = [0.5, f64::NAN, f64::INFINITY, 0.5, f64::NEG_INFINITY];
+    let s = summarize(&a);
+    assert_eq!(s.zero, 3);
+    assert_eq!(s.max, 0.5);
+    assert!((s.ess() - 2.0).abs() < 1e-12);
+    assert!((s.log_mean() - (0.5 + (2.0f64 / 5.0).ln())).abs() < 1e-12);
+    let mut p = [9.0; 5];
+    normalized_into(&pool, &a, &s, &mut p);
+    assert_eq!(p, [0.5, 0.0, 0.0, 0.5, 0.0]);
+    assert_eq!(summarize(&[f64::NAN, f64::INFINITY]).ess(), 0.0);
+  }
+
+  #[test]
+  fn normalized_weights_sum_to_one_at_huge_log_weights() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    for a in [[1e300, 1e300, -1e300, 0.0], [3.4e38, 3.4e38, 3.4e38, 3.4e38], [-1e20, -1e20, -1e20 - 1e5, -1e21]] {
+      let s = summarize(&a);
+      let mut p = [0.0; 4];
+      normalized_into(&pool, &a, &s, &mut p);
+      assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-15, "{a:?} -> {p:?}");
+    }
   }
 
   #[test]

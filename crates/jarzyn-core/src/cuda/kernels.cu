@@ -405,7 +405,9 @@ extern "C" __global__ void jz_summary(const double* __restrict__ a, u32 n, u32 c
   u64 lo = (u64)blockIdx.x * chunk;
   u64 hi = min((u64)n, lo + chunk);
   double m = NEG_INF;
-  for (u64 i = lo + t; i < hi; i += SUMMARY_THREADS) { double v = a[i]; m = v > m ? v : m; }
+  // Non-finite log-weights (-inf, and NaN or +inf written through a view) are zero weight, as
+  // weights.rs zero_weight: they neither set the maximum nor add to the sums.
+  for (u64 i = lo + t; i < hi; i += SUMMARY_THREADS) { double v = a[i]; m = (finite_d(v) && v > m) ? v : m; }
   sh[t] = m;
   __syncthreads();
   for (u32 s = SUMMARY_THREADS / 2; s > 0; s >>= 1) {
@@ -418,7 +420,7 @@ extern "C" __global__ void jz_summary(const double* __restrict__ a, u32 n, u32 c
   u32 z = 0;
   for (u64 i = lo + t; i < hi; i += SUMMARY_THREADS) {
     double v = a[i];
-    if (v == NEG_INF) {
+    if (!finite_d(v)) {
       z += 1;
     } else {
       double ww = exp(__dsub_rn(v, bm));
@@ -480,7 +482,7 @@ extern "C" __global__ void jz_exp_shift(const double* __restrict__ a, u32 n, dou
   u32 i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   double v = a[i];
-  w[i] = v == NEG_INF ? 0.0 : exp(__dsub_rn(v, max));
+  w[i] = !finite_d(v) ? 0.0 : exp(__dsub_rn(v, max));
 }
 
 // Largest i with w[i] > 0, as atomicMax(out, i + 1) (out starts at 0; 0 means none).
@@ -728,7 +730,7 @@ extern "C" __global__ void jz_gmm_partials(u32 n, u32 dim, u32 kc, u32 chunk, co
   if (mx != NEG_INF) {
     for (u64 j = lo + t; j < hi; j += PART_THREADS) {
       double aj = a[j];
-      if (aj == NEG_INF) continue;
+      if (!finite_d(aj)) continue;
       double wj = exp(__dsub_rn(aj, mx));
       double term;
       if (p < kc * dim) {
