@@ -8,8 +8,8 @@ import native from './native'
 import { callNative, jarzynError } from './errors'
 import type { Energy, ParamInfo, SurrogateGrad } from './energy'
 import type { Profiler } from './profiler'
-import { Sampler, type ObserveReport } from './sampler'
-import { intOption, knownKeys, typedArray, describe as describeValue } from './validate'
+import { Sampler, seedOption, type ObserveReport } from './sampler'
+import { intOption, knownKeys, pointsArray, typedArray, describe as describeValue } from './validate'
 import { availableParallelism, cpus } from 'node:os'
 
 /** Options of {@link GaussianMixtureEnergy}. */
@@ -63,7 +63,7 @@ export class GaussianMixtureEnergy implements Energy {
     }
     const k = (this.components = options.means.length)
     const d = this.dim
-    const threads = options.threads ?? (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length)
+    const threads = options.threads === undefined ? (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length) : intOption('threads', options.threads, 1, 1024)
     this.#native = callNative(() => new native.NativeGmm(d, k, threads))
     const p = new Float64Array(k * (d + 2))
     options.means.forEach((m, i) => {
@@ -141,6 +141,9 @@ export class GaussianMixtureEnergy implements Energy {
 
   surrogateGrad(data: Float32Array, walkers: Float32Array, weights: Float64Array, profiler?: Profiler): SurrogateGrad {
     const t0 = performance.now()
+    pointsArray('data', data, this.dim)
+    pointsArray('walkers', walkers, this.dim)
+    typedArray('weights', weights, Float64Array, walkers.length / this.dim)
     const dg = callNative(() => this.#native.paramGrad(data, null))
     const wg = callNative(() => this.#native.paramGrad(walkers, weights))
     const grad = new Float64Array(dg.grad.length)
@@ -159,6 +162,7 @@ export class GaussianMixtureEnergy implements Energy {
    */
   surrogateGradFromSampler(data: Float32Array, sampler: Sampler, profiler?: Profiler): SurrogateGrad {
     const t0 = performance.now()
+    pointsArray('data', data, this.dim)
     const dg = callNative(() => this.#native.paramGrad(data, null))
     const wg = callNative(() => this.#native.walkerParamGrad(sampler.nativeHandle()))
     const grad = new Float64Array(dg.grad.length)
@@ -168,6 +172,7 @@ export class GaussianMixtureEnergy implements Energy {
   }
 
   energies(x: Float32Array): Float32Array {
+    pointsArray('x', x, this.dim)
     const out = new Float32Array(x.length / this.dim)
     callNative(() => this.#native.evaluate(x, out, null))
     return out
@@ -180,6 +185,7 @@ export class GaussianMixtureEnergy implements Energy {
     /** grad_x U(x_j), n x d row-major. */
     grad: Float32Array
   } {
+    pointsArray('x', x, this.dim)
     const energy = new Float32Array(x.length / this.dim)
     const grad = new Float32Array(x.length)
     callNative(() => this.#native.evaluate(x, energy, grad))
@@ -188,6 +194,7 @@ export class GaussianMixtureEnergy implements Energy {
 
   /** Exact log density log rho(x) = -U(x) - log Z at each point. */
   logDensity(x: Float32Array): Float64Array {
+    pointsArray('x', x, this.dim)
     const out = new Float64Array(x.length / this.dim)
     callNative(() => this.#native.logDensity(x, out))
     return out
@@ -204,7 +211,12 @@ export class GaussianMixtureEnergy implements Energy {
     component: Uint32Array
   } {
     intOption('n', n, 0, 2 ** 31)
-    const s = BigInt(seed)
+    const s = seedOption(seed)
+    if (typeof options !== 'object' || options === null) {
+      throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `sample options must be an object, got ${describeValue(options)}`)
+    }
+    knownKeys('sample', options, ['stratified', 'step'])
+    if (options.step !== undefined) intOption('step', options.step, 0, Number.MAX_SAFE_INTEGER)
     const x = new Float32Array(n * this.dim)
     const component = callNative(() =>
       this.#native.sample(x, Number(s & 0xffffffffn), Number((s >> 32n) & 0xffffffffn), options.step ?? 0, options.stratified ?? false),
@@ -234,6 +246,7 @@ export class GaussianMixtureEnergy implements Energy {
     /** mean_j U(x_j), the mean data energy. */
     meanEnergy: number
   } {
+    pointsArray('data', data, this.dim)
     return callNative(() => this.#native.paramGrad(data, null))
   }
 }

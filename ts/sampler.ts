@@ -507,6 +507,9 @@ export class Sampler {
    * @internal
    */
   restoreCounters(c: number[]): void {
+    if (!Array.isArray(c) || c.length !== 5 || c.some((v) => typeof v !== 'number')) {
+      throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `counters must be an array of 5 numbers, got ${describe(c)}`)
+    }
     callNative(() => this.#op().setCounters(c))
   }
 

@@ -31,6 +31,9 @@ export function numberOption(name: string, v: unknown, lo: number, hi: number, o
 
 /** Reject option keys the API does not know (typos silently ignored are worse than errors). */
 export function knownKeys(what: string, opts: object, allowed: readonly string[]): void {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+    throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `${what} options must be an object, got ${describe(opts)}`)
+  }
   for (const k of Object.keys(opts)) {
     if (!allowed.includes(k)) {
       throw jarzynError(TypeError, 'ERR_JARZYN_UNKNOWN_OPTION', `unknown ${what} option \`${k}\` (known: ${allowed.join(', ')})`)
@@ -71,6 +74,20 @@ export function typedArray<T extends Float32Array | Float64Array>(
     throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `\`${name}\` has length ${v.length}, expected ${length}`)
   }
   return v as T
+}
+
+/** Points in R^dim, n x dim row-major: a Float32Array, not detached, of a length that is a multiple of `dim`. */
+export function pointsArray(name: string, v: unknown, dim: number): Float32Array {
+  if (!(v instanceof Float32Array)) {
+    throw jarzynError(TypeError, 'ERR_JARZYN_BAD_ARRAY_TYPE', `\`${name}\` must be a Float32Array, got ${describe(v)}`)
+  }
+  if (isDetached(v)) {
+    throw jarzynError(TypeError, 'ERR_JARZYN_DETACHED', `\`${name}\` is backed by a detached ArrayBuffer`)
+  }
+  if (v.length % dim !== 0) {
+    throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `\`${name}\` has length ${v.length}, not a multiple of dim ${dim}`)
+  }
+  return v
 }
 
 export function describe(v: unknown): string {

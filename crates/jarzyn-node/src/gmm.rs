@@ -48,6 +48,21 @@ fn bad(name: &'static str, reason: &str) -> Error {
   })
 }
 
+impl NativeGmm {
+  /// The mixture reads and writes the sampler's rows as points of its own dimension.
+  fn check_dim(&self, sampler: &NativeSampler) -> Result<()> {
+    let (got, expected) = (sampler.dim()?, self.model.dim);
+    if got != expected {
+      return Err(js_err(CoreError::BadLength {
+        name: "sampler dim",
+        got,
+        expected,
+      }));
+    }
+    Ok(())
+  }
+}
+
 #[napi]
 impl NativeGmm {
   #[napi(constructor)]
@@ -186,6 +201,7 @@ impl NativeGmm {
   /// (the same arithmetic either way, so the same bits).
   #[napi]
   pub fn walker_param_grad(&self, sampler: &mut NativeSampler) -> Result<NativeParamGrad> {
+    self.check_dim(sampler)?;
     let (g, u) = match sampler.engine_mut()? {
       Engine::Cpu(s) => {
         if let Some((tag, g, u)) = &self.walker_cache {
@@ -212,6 +228,7 @@ impl NativeGmm {
   /// the next iteration's walker-weighted parameter gradient into the same pass (CPU samplers).
   #[napi]
   pub fn observe_sampler(&mut self, sampler: &mut NativeSampler) -> Result<NativeObserveReport> {
+    self.check_dim(sampler)?;
     let version = self.params_version;
     let report = match sampler.engine_mut()? {
       Engine::Cpu(s) => {
@@ -266,6 +283,7 @@ impl NativeGmm {
     step: f64,
     stratified: bool,
   ) -> Result<()> {
+    self.check_dim(sampler)?;
     let seed = ((seed_hi as u64) << 32) | seed_lo as u64;
     match sampler.engine_mut()? {
       Engine::Cpu(s) => {

@@ -177,6 +177,13 @@ impl NativeSampler {
     self.inner.as_ref().ok_or_else(disposed)
   }
 
+  pub(crate) fn dim(&self) -> Result<usize> {
+    Ok(match self.engine()? {
+      Engine::Cpu(s) => s.dim(),
+      Engine::Device(c) => c.s.config().dim,
+    })
+  }
+
   pub(crate) fn engine_mut(&mut self) -> Result<&mut Engine> {
     self.inner.as_mut().ok_or_else(disposed)
   }
