@@ -231,3 +231,35 @@ test('a checksum-valid checkpoint with inconsistent contents (array lengths, sca
     throwsJarzyn(t, () => Trainer.resume(bad, gmmTrainerOptions(G)).dispose(), Error, 'ERR_JARZYN_BAD_CHECKPOINT', label)
   }
 })
+
+test('a checkpoint refused late (bad counters, NaN parameters or log-weights) leaves the caller\'s energy as it was', async (t) => {
+  const dir = tempDir(t)
+  const good = join(dir, 'good.ckpt')
+  const tr = new Trainer(gmmTrainerOptions(G))
+  await collect(tr, 3)
+  tr.save(good)
+  tr.dispose()
+  const { meta, arrays } = readCheckpoint(good)
+  const m = meta as Record<string, unknown>
+  const cases: [string, Record<string, unknown>, Record<string, Float32Array | Float64Array | Uint32Array>, RegExp][] = [
+    // Passes every check in JavaScript, refused by the native sampler after the parameters are in.
+    ['steps -1 in the counters', { ...m, counters: [[-1, 0, 0, 0, 1]] }, arrays, /counters/],
+    ['fractional resamplings', { ...m, counters: [[3, 0.5, 0, 0, 1]] }, arrays, /counters/],
+    ['a NaN parameter', m, { ...arrays, params: Float64Array.from(arrays.params as Float64Array, (v, i) => (i === 2 ? NaN : v)) }, /params.*non-finite/],
+    ['an infinite Adam moment', m, { ...arrays, optV: Float64Array.from(arrays.optV as Float64Array, (v, i) => (i === 0 ? Infinity : v)) }, /optV.*non-finite/],
+    ['a NaN log-weight', m, { ...arrays, logWeights0: Float64Array.from(arrays.logWeights0 as Float64Array, (v, i) => (i === 7 ? NaN : v)) }, /logWeights0.*NaN/],
+  ]
+  for (const [label, meta2, arrays2, why] of cases) {
+    const path = join(dir, 'late.ckpt')
+    writeCheckpoint(path, meta2, arrays2)
+    const opts = gmmTrainerOptions(G)
+    const before = opts.energy.getParams()
+    const e = throwsJarzyn(t, () => Trainer.resume(path, opts), Error, 'ERR_JARZYN_BAD_CHECKPOINT', label)
+    t.regex(String(e?.message), why, label)
+    t.true(sameBytes(opts.energy.getParams(), before), `${label}: the energy's parameters changed`)
+    // The energy still trains from where it was.
+    const fresh = new Trainer({ ...opts, seed: 5 })
+    await collect(fresh, 2)
+    fresh.dispose()
+  }
+})

@@ -5,7 +5,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 
 import { jarzynError } from './errors'
@@ -49,7 +49,8 @@ export function writeCheckpoint(path: string, meta: unknown, arrays: Record<stri
   head.writeUInt32LE(VERSION, 8)
   head.writeUInt32LE(header.length, 12)
   const digest = createHash('sha256').update(head).update(header).update(payload).digest()
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
+  const tmpPrefix = `.${basename(path)}.tmp-`
+  const tmp = join(dirname(path), `${tmpPrefix}${process.pid}-${randomBytes(4).toString('hex')}`)
   const fd = openSync(tmp, 'w')
   try {
     for (const b of [head, header, payload, digest]) {
@@ -74,6 +75,39 @@ export function writeCheckpoint(path: string, meta: unknown, arrays: Record<stri
     closeSync(dfd)
   } catch {
     // Some platforms (Windows) cannot fsync a folder; the rename is still atomic there.
+  }
+  removeOrphans(dirname(path), tmpPrefix)
+}
+
+/**
+ * Temporary files that a killed process left mid-save would pile up beside the checkpoint: remove
+ * those whose writer (the pid in the name) is gone. A live writer's file is never touched.
+ */
+function removeOrphans(dir: string, tmpPrefix: string): void {
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    if (!name.startsWith(tmpPrefix)) continue
+    const pid = Number(/^(\d+)-/.exec(name.slice(tmpPrefix.length))?.[1])
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue
+    try {
+      unlinkSync(join(dir, name))
+    } catch {
+      // Another process got there first.
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

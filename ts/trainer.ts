@@ -592,7 +592,25 @@ export class Trainer {
     const m = meta as Record<string, unknown>
     const bad = (why: string) => jarzynError(Error, 'ERR_JARZYN_BAD_CHECKPOINT', `${path}: ${why}`)
     if (m?.format !== 'jarzyn-trainer') throw bad('not a trainer checkpoint')
-    const t = new Trainer({ ...options, seed: BigInt(m.seed as string) }, { skipInit: true })
+    if (typeof m.seed !== 'string' || !/^\d{1,20}$/.test(m.seed)) throw bad('`seed` is not a 64-bit integer')
+    // A refused checkpoint leaves nothing half-restored: the caller's energy gets its parameters
+    // back and the trainer made for the restore is freed (its samplers only: the energy is the caller's).
+    const energyBefore = typeof options?.energy?.getParams === 'function' ? options.energy.getParams() : null
+    let t: Trainer | null = null
+    try {
+      t = new Trainer({ ...options, seed: BigInt(m.seed) }, { skipInit: true })
+      Trainer.#restore(t, m, arrays, bad)
+      return t
+    } catch (e) {
+      if (t) for (const s of t.#samplers) s.dispose()
+      if (energyBefore) options.energy.setParams(energyBefore)
+      if (isJarzynError(e) && e.code !== 'ERR_JARZYN_BAD_CHECKPOINT' && t !== null) throw bad(e.message)
+      throw e
+    }
+  }
+
+  /** Check a checkpoint's contents against a fresh trainer `t`, then write them into it. */
+  static #restore(t: Trainer, m: Record<string, unknown>, arrays: Record<string, CheckpointArray>, bad: (why: string) => Error): void {
     const expect = (what: string, got: unknown, want: unknown) => {
       if (JSON.stringify(got) !== JSON.stringify(want)) throw bad(`${what} is ${JSON.stringify(got)} in the checkpoint but ${JSON.stringify(want)} in the options`)
     }
@@ -608,15 +626,20 @@ export class Trainer {
       if (!(a instanceof Ctor) || a.length !== length) throw bad(`array \`${name}\` is missing or has the wrong type or length (expected ${length})`)
       return a
     }
+    const finite = (name: string, a: Float64Array) => {
+      const i = a.findIndex((v) => !Number.isFinite(v))
+      if (i >= 0) throw bad(`array \`${name}\` has a non-finite value at index ${i}`)
+      return a
+    }
     const intIn = (name: string, v: unknown, max: number) => {
       if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > max) throw bad(`\`${name}\` is not an integer in [0, ${max}]`)
       return v as number
     }
     const n = t.#perm.length
     const paramCount = t.energy.getParams().length
-    const params = arr('params', Float64Array, paramCount) as Float64Array
-    const optM = arr('optM', Float64Array, paramCount)
-    const optV = arr('optV', Float64Array, paramCount)
+    const params = finite('params', arr('params', Float64Array, paramCount) as Float64Array)
+    const optM = finite('optM', arr('optM', Float64Array, paramCount) as Float64Array)
+    const optV = finite('optV', arr('optV', Float64Array, paramCount) as Float64Array)
     const perm = arr('perm', Uint32Array, n) as Uint32Array
     const seen = new Uint8Array(n)
     for (const i of perm) {
@@ -633,32 +656,32 @@ export class Trainer {
       throw bad('`counters` are malformed')
     }
     const per = t.#samplers[0].walkers
-    const views = t.#samplers.map((_, b) => ({
-      positions: arr(`positions${b}`, Float32Array, per * t.dim),
-      logWeights: arr(`logWeights${b}`, Float64Array, per),
-      energies: arr(`energies${b}`, Float32Array, per),
-      gradients: arr(`gradients${b}`, Float32Array, per * t.dim),
-    }))
-    try {
-      t.energy.setParams(params)
-      t.#optimizer.restore({ t: optT, m: Array.from(optM), v: Array.from(optV) })
-      t.#perm.set(perm)
-      t.#cursor = cursor
-      t.#dataRng.state = BigInt(m.dataRng)
-      t.#iteration = iteration
-      t.#samplers.forEach((s, b) => {
-        s.stepSize = m.stepSize as number
-        s.positions.set(views[b].positions)
-        s.logWeights.set(views[b].logWeights)
-        s.energies.set(views[b].energies)
-        s.gradients.set(views[b].gradients)
-        s.restoreCounters(counters[b] as number[])
-      })
-    } catch (e) {
-      if (isJarzynError(e) && e.code !== 'ERR_JARZYN_BAD_CHECKPOINT') throw bad(e.message)
-      throw e
-    }
-    return t
+    const views = t.#samplers.map((_, b) => {
+      const logWeights = arr(`logWeights${b}`, Float64Array, per) as Float64Array
+      // A log-weight is finite, or -Infinity for a walker with zero weight; never NaN or +Infinity.
+      const i = logWeights.findIndex((a) => !(a < Infinity))
+      if (i >= 0) throw bad(`array \`logWeights${b}\` has ${logWeights[i]} at index ${i}`)
+      return {
+        positions: arr(`positions${b}`, Float32Array, per * t.dim),
+        logWeights,
+        energies: arr(`energies${b}`, Float32Array, per),
+        gradients: arr(`gradients${b}`, Float32Array, per * t.dim),
+      }
+    })
+    t.energy.setParams(params)
+    t.#optimizer.restore({ t: optT, m: Array.from(optM), v: Array.from(optV) })
+    t.#perm.set(perm)
+    t.#cursor = cursor
+    t.#dataRng.state = BigInt(m.dataRng)
+    t.#iteration = iteration
+    t.#samplers.forEach((s, b) => {
+      s.stepSize = m.stepSize as number
+      s.positions.set(views[b].positions)
+      s.logWeights.set(views[b].logWeights)
+      s.energies.set(views[b].energies)
+      s.gradients.set(views[b].gradients)
+      s.restoreCounters(counters[b] as number[])
+    })
   }
 
   /** Free the samplers' threads and memory, and the energy's resources. */
