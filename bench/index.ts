@@ -13,7 +13,7 @@ import './preflight'
 import { cpus, loadavg, totalmem } from 'node:os'
 
 import { measureBandwidth, type BandwidthResult } from './bandwidth'
-import { measureRss, RSS_GROWTH_LIMIT } from './memory'
+import { measureRss, measureTfRss, RSS_GROWTH_LIMIT, RSS_RELATIVE_LIMIT, type RssResult } from './memory'
 import { measureNormals, NS_PER_NORMAL_TARGET, type NormalsResult } from './normals'
 import {
   bytesPerWalkerStep,
@@ -74,6 +74,8 @@ async function main(): Promise<void> {
 
   // 4. Resident memory over 10^5 steps.
   const mem = await measureRss(1000, 10, 100_000, all)
+  progress('resident memory over TensorFlow.js training steps')
+  const tfMem = await measureTfRss(quick ? 400 : 2000, 256, 4, quick ? 100 : 500, all)
 
   // 5. Training steps (issue 8): Jarzynski vs PCD with the same MLP energy and walkers, and the
   // sampler's share of a step.
@@ -156,20 +158,24 @@ async function main(): Promise<void> {
   }
   out.push('')
   out.push(
-    `Resident memory: ${mem.steps} move()+observe() on N = ${mem.walkers}, d = ${mem.dim}, ${mem.threads} threads` +
-      ` (after ${mem.warmupSteps} warm-up steps${mem.gcBeforeReadings ? ', full GC before each reading' : ''})`,
+    `Resident memory (RSS after a full GC${mem.gcBeforeReadings ? '' : ': GC not available, readings are rough'}): flat = end within ` +
+      `${100 * RSS_RELATIVE_LIMIT} % of start (and, for the sampler, growth < ${RSS_GROWTH_LIMIT / 1e6} MB); TF.js: live tensors unchanged`,
   )
+  const memRow = (what: string, r: RssResult, extra = '') => [
+    what,
+    String(r.steps),
+    `${(r.start / 1e6).toFixed(1)} MB`,
+    `${(r.middle / 1e6).toFixed(1)} MB`,
+    `${(r.end / 1e6).toFixed(1)} MB`,
+    `${(r.growth / 1e6).toFixed(2)} MB (${(100 * r.relativeGrowth).toFixed(2)} %)${extra}`,
+    r.pass ? 'PASS' : 'MISS',
+  ]
   out.push(
     table(
-      ['start', 'middle', 'end', 'growth', 'target'],
+      ['what', 'steps', 'start', 'middle', 'end', 'growth', 'target'],
       [
-        [
-          `${(mem.start / 1e6).toFixed(1)} MB`,
-          `${(mem.middle / 1e6).toFixed(1)} MB`,
-          `${(mem.end / 1e6).toFixed(1)} MB`,
-          `${(mem.growth / 1e6).toFixed(2)} MB`,
-          mem.pass ? `PASS (< ${RSS_GROWTH_LIMIT / 1e6} MB)` : `MISS (${(mem.growth / 1e6).toFixed(2)} MB >= ${RSS_GROWTH_LIMIT / 1e6} MB)`,
-        ],
+        memRow(`sampler move()+observe(), N = ${mem.walkers}, d = ${mem.dim}, ${mem.threads} threads`, mem),
+        memRow(`Jarzynski training, MLP ${tfMem.dim}-32-32-1 (tfjs:${tfMem.backend}), N = ${tfMem.walkers}`, tfMem, `, tensors ${tfMem.tensorsStart} -> ${tfMem.tensorsEnd}`),
       ],
     ),
   )
@@ -225,7 +231,7 @@ async function main(): Promise<void> {
       ` (d=100 ${normals[0].nsPerNormal.toFixed(2)} ns, d=2 ${normals[1].nsPerNormal.toFixed(2)} ns);` +
       ` sampler model ${steps.length - misses.length}/${steps.length} PASS` +
       (misses.length ? ` (MISS: ${misses.map((r) => `N=${r.walkers.toExponential(0)} d=${r.dim} T=${r.threads} ${r.weighted ? 'J' : 'PCD'} ${r.ratio.toFixed(2)}x`).join(', ')})` : '') +
-      `; RSS ${mem.pass ? 'PASS' : 'MISS'} (${(mem.growth / 1e6).toFixed(2)} MB)` +
+      `; RSS sampler ${mem.pass ? 'PASS' : 'MISS'} (${(100 * mem.relativeGrowth).toFixed(2)} %), TF.js ${tfMem.pass ? 'PASS' : 'MISS'} (${(100 * tfMem.relativeGrowth).toFixed(2)} %)` +
       `; J/PCD (MLP) ${mlp.ratio.toFixed(3)}; sampler share ${(100 * mj.samplerShare).toFixed(2)} %; GMM Jarzynski ${gmm[0].seconds.toFixed(1)} s; ${(now() - t0).toFixed(0)} s`,
   )
   process.stdout.write(out.join('\n') + '\n')
@@ -277,9 +283,24 @@ async function main(): Promise<void> {
       middleBytes: mem.middle,
       endBytes: mem.end,
       growthBytes: mem.growth,
+      relativeGrowth: r4(mem.relativeGrowth),
       limitBytes: RSS_GROWTH_LIMIT,
+      relativeLimit: RSS_RELATIVE_LIMIT,
       gcBeforeReadings: gcAvailable,
       pass: mem.pass,
+    },
+    rssTraining: {
+      backend: tfMem.backend,
+      walkers: tfMem.walkers,
+      dim: tfMem.dim,
+      steps: tfMem.steps,
+      startBytes: tfMem.start,
+      middleBytes: tfMem.middle,
+      endBytes: tfMem.end,
+      relativeGrowth: r4(tfMem.relativeGrowth),
+      tensorsStart: tfMem.tensorsStart,
+      tensorsEnd: tfMem.tensorsEnd,
+      pass: tfMem.pass,
     },
     training: {
       backend: mlp.backend,
