@@ -33,7 +33,7 @@ function observeAt(energy: TfEnergy, x: Float32Array): { u: Float32Array; g: Flo
   const s = new Sampler({ walkers: x.length / d, dim: d, stepSize: 0.01, seed: 1, threads: 1 })
   try {
     s.positions.set(x)
-    energy.observe(s)
+    s.observeEnergy(energy)
     return { u: s.energies.slice(), g: s.gradients.slice() }
   } finally {
     s.dispose()
@@ -194,7 +194,7 @@ test.serial('no tensor leaks over 1000 observe + surrogateGrad steps, and dispos
     s.positions.set(gridArray(64, 3))
     const data = gridArray(2 * 16, 4)
     const w = new Float64Array(32)
-    e.observe(s)
+    s.observeEnergy(e)
     const start = tf.memory().numTensors
     t.is(start - before, 6, 'only the six variables')
     for (let k = 0; k < 1000; k++) {
@@ -202,7 +202,7 @@ test.serial('no tensor leaks over 1000 observe + surrogateGrad steps, and dispos
       const g = e.surrogateGrad(data, s.positions, w)
       e.setParams(e.getParams().map((v, i) => v - 1e-3 * g.grad[i]))
       s.move()
-      e.observe(s)
+      s.observeEnergy(e)
     }
     t.is(tf.memory().numTensors, start)
   } finally {
@@ -219,7 +219,7 @@ test.serial('non-finite energies mark walkers instead of throwing', async (t) =>
   const s = new Sampler({ walkers: 4, dim: 2, stepSize: 0.01, seed: 2, threads: 1 })
   try {
     s.positions.set([0, 0, NaN, 1, 1, Infinity, 0.5, 0.5])
-    const r = e.observe(s)
+    const r = s.observeEnergy(e)
     t.is(r.invalid, 2)
     t.deepEqual(Array.from(s.logWeights, Number.isFinite), [true, false, false, true])
   } finally {
@@ -249,7 +249,7 @@ test.serial('TfEnergy from a hand-written function: analytic gradients, [n, 1] o
     t.true(Math.abs(g.meanDataEnergy - (0.5 * (0.25 + 0.0625) + 0.5 * (0.5 ** 2 + 1.25 ** 2)) / 2) < 1e-6)
     const s = new Sampler({ walkers: 2, dim: 2, stepSize: 0.1, seed: 1, threads: 1 })
     s.positions.set(walkers)
-    e.observe(s)
+    s.observeEnergy(e)
     t.deepEqual(Array.from(s.gradients), [1.5, 2.25, -1.5, 0.25])
     s.dispose()
   } finally {

@@ -63,9 +63,9 @@ for (const { name, available } of BACKENDS) {
       tfg.mixtureWeights().forEach((w, i) => t.true(Math.abs(w - native.mixtureWeights()[i]) <= 1e-12))
 
       const params = native.getParams()
-      const ref = native.evaluate(x)
+      const ref = native.energyAndGrad(x)
       s.positions.set(x)
-      tfg.observe(s)
+      s.observeEnergy(tfg)
       const kEps = (D + 8) * EPS32
       let worstU = 0
       let worstG = 0

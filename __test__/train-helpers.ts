@@ -11,7 +11,7 @@ import type { ExecutionContext } from 'ava'
 
 import { GaussianMixtureEnergy, Trainer } from '../ts/index'
 import { checkJarzynError } from './helpers'
-import type { Energy, IterationStats, ObserveReport, ParamInfo, Profiler, Sampler, SurrogateGrad, TrainerOptions } from '../ts/index'
+import type { Energy, IterationStats, ParamInfo, Profiler, SurrogateGrad, TrainerOptions } from '../ts/index'
 
 // ---------------------------------------------------------------------------------------------
 // Temporary folders
@@ -124,13 +124,11 @@ export class JsGaussianEnergy implements Energy {
     return p
   }
 
-  observe(sampler: Sampler, _profiler?: Profiler): ObserveReport {
+  evaluate(x: Float32Array, e: Float32Array, g: Float32Array, _profiler?: Profiler): void {
     const call = this.observeCalls++
     const d = this.dim
-    const x = sampler.positions
-    const e = sampler.energies
-    const g = sampler.gradients
-    for (let i = 0; i < sampler.walkers; i++) {
+    const n = e.length
+    for (let i = 0; i < n; i++) {
       let u = 0
       for (let c = 0; c < d; c++) {
         const r = x[i * d + c] - this.#m[c]
@@ -140,8 +138,7 @@ export class JsGaussianEnergy implements Energy {
       e[i] = 0.5 * u
     }
     const p = this.#hit('walkerEnergy', call)
-    if (p) for (let i = 0; i < Math.min(p.walkers ?? sampler.walkers, sampler.walkers); i++) e[i] = NaN
-    return sampler.observe()
+    if (p) for (let i = 0; i < Math.min(p.walkers ?? n, n); i++) e[i] = NaN
   }
 
   surrogateGrad(data: Float32Array, walkers: Float32Array, weights: Float64Array): SurrogateGrad {
@@ -186,11 +183,10 @@ export class JsGaussianEnergy implements Energy {
     return 0.5 * this.dim * Math.log(2 * Math.PI)
   }
 
-  sampleInto(sampler: Sampler, seed: bigint): void {
+  sampleInto(x: Float32Array, seed: bigint): void {
     // Box-Muller from a tiny LCG: exact N(m, I) samples up to the generator's quality.
     let s = Number(seed % 2147483647n) || 1
     const u = () => ((s = (s * 48271) % 2147483647) + 0.5) / 2147483647
-    const x = sampler.positions
     for (let i = 0; i < x.length; i++) {
       x[i] = this.#m[i % this.dim] + Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u())
     }

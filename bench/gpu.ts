@@ -1,10 +1,13 @@
 /**
- * The GPU section of `npm run bench` (issue 10): runs the core's CUDA benchmark when a GPU is
- * usable, else says why it was skipped. Figures are the core's (`jarzyn_core::cuda::bench`), so the
- * `cuda_bench` example binary gives the same numbers on a GPU machine without Node.
+ * The GPU section of `npm run bench` (issue 10): runs the core's CUDA benchmark, the `cuda_bench`
+ * example program (`cargo run --release -p jarzyn-core --features cuda --example cuda_bench`), when
+ * a GPU is usable, else says why it was skipped. The benchmark is a program, not part of the
+ * library: on a GPU machine without Node the same command gives the same numbers.
  * @module
  */
-import native from '../ts/native'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+
 import { cudaStatus } from '../ts/device'
 
 /** One move + observe measurement on the GPU. */
@@ -45,10 +48,15 @@ export type GpuBench =
 export function benchGpu(cpuThreads: number, quick: boolean): GpuBench {
   const st = cudaStatus()
   if (!st.available) return { skipped: true, reason: st.reason ?? 'CUDA unavailable' }
+  const args = ['run', '--release', '--quiet', '-p', 'jarzyn-core', '--features', 'cuda', '--example', 'cuda_bench', '--', String(cpuThreads)]
+  if (quick) args.push('--quick')
+  const r = spawnSync('cargo', args, { cwd: join(__dirname, '..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  if (r.error) return { skipped: true, reason: `cargo is needed to run the GPU benchmark (${r.error.message})` }
+  if (r.status !== 0) return { skipped: true, reason: `the GPU benchmark exited with ${r.status ?? r.signal} (its stderr is above)` }
   try {
-    return { skipped: false, ...JSON.parse(native.cudaBench(cpuThreads, quick)) }
+    return { skipped: false, ...JSON.parse(r.stdout.trim().split('\n').pop() ?? '') }
   } catch (e) {
-    return { skipped: true, reason: `the GPU benchmark failed: ${(e as Error).message}` }
+    return { skipped: true, reason: `the GPU benchmark printed no JSON: ${(e as Error).message}` }
   }
 }
 

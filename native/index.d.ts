@@ -13,7 +13,7 @@ export declare class NativeGmm {
   constructor(dim: number, components: number, threads: number)
   /** All parameters, [means | logWeights | logScales]. */
   getParams(): Float64Array
-  /** Set all parameters; refuses non-finite values. */
+  /** Set all parameters; refuses non-finite values (and then changes nothing). */
   setParams(p: Float64Array): void
   logZ(): number
   mixtureWeights(): Float64Array
@@ -24,103 +24,84 @@ export declare class NativeGmm {
   /** sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j); w = 1/n when `weights` is null. */
   paramGrad(x: Float32Array, weights?: Float64Array | undefined | null): NativeParamGrad
   /**
-   * sum_i p_i dU/dtheta(X_i) over the sampler's walkers with its normalised weights, natively:
-   * from the last observation's pass when the sampler has not changed since, else computed anew
+   * sum_i p_i dU/dtheta(X_i) and sum_i p_i U(X_i) over the sampler's walkers, p their normalised
+   * weights: from the last observation's pass when nothing changed since, else computed anew
    * (the same arithmetic either way, so the same bits).
    */
   walkerParamGrad(sampler: NativeSampler): NativeParamGrad
   /**
-   * Evaluate U and grad U at the sampler's walkers straight into its buffers and observe, folding
-   * the next iteration's walker-weighted parameter gradient into the same pass (CPU samplers).
+   * One training iteration's look at theta_k, in one call: the data and walker sides of the
+   * surrogate-loss gradient, the walkers' weight summary, and the exact log Z.
    */
-  observeSampler(sampler: NativeSampler): NativeObserveReport
+  gradient(sampler: NativeSampler, data: Float32Array): NativeGradient
+  /**
+   * The rest of a training iteration, in one call: theta_{k+1} = `params`, a ULA move (unless
+   * `moveWalkers` is false: the mini-batch variant's reweighting), the observation, and a
+   * resampling when ESS < essFraction N (`essFraction` null: never).
+   */
+  advance(sampler: NativeSampler, params: Float64Array, moveWalkers: boolean, essFraction: number | undefined | null, schemeName: string): NativeAdvance
   /** Exact samples into `out` (n x d); returns each sample's component. */
-  sample(out: Float32Array, seedLo: number, seedHi: number, step: number, stratified: boolean): Uint32Array
-  /** Exact samples into the sampler's positions, then observe them (fresh start of a weighted run). */
-  sampleInto(sampler: NativeSampler, seedLo: number, seedHi: number, step: number, stratified: boolean): void
+  sample(out: Float32Array, seedValue: bigint, step: number, stratified: boolean): Uint32Array
+  /** Exact samples into the sampler's positions (a fresh start of a weighted run). */
+  sampleInto(sampler: NativeSampler, seedValue: bigint, step: number, stratified: boolean): void
 }
 
 export declare class NativeSampler {
-  /**
-   * `cuda`: try the CUDA sampler first; if it cannot be made, the CPU sampler runs and
-   * `fallbackReason` says why. `emulate` (tests): the CPU sampler behind the CUDA sampler's
-   * interface and host mirrors, to test the mirror logic without a GPU.
-   */
-  constructor(walkers: number, dim: number, stepSize: number, seedLo: number, seedHi: number, threads: number, weighted: boolean, cuda?: boolean | undefined | null, emulate?: boolean | undefined | null)
+  /** `cuda`: try a GPU first; when it cannot run, the CPU walkers run and `fallbackReason` says why. */
+  constructor(walkers: number, dim: number, stepSize: number, seedValue: bigint, threads: number, weighted: boolean, cuda: boolean)
   /** 'cpu' or 'cuda': what runs the walkers. */
   get device(): string
-  /** Why a CUDA sampler was asked for and the CPU one runs; null otherwise. */
+  /** Why a GPU was asked for and the CPU runs; null otherwise. */
   get fallbackReason(): string | null
-  /** The GPU of a CUDA sampler; null on the CPU. */
+  /** The GPU; null on the CPU. */
   get deviceInfo(): NativeDeviceInfo | null
   /**
-   * CUDA: make the view `which` (0 positions, 1 gradients, 2 energies, 3 log-weights) current
-   * (one copy from the device if it is stale); with `write`, JS may write it, so it is copied to
-   * the device before the next operation that reads it. A no-op on the CPU.
+   * Make view `which` (0 positions, 1 gradients, 2 energies, 3 log-weights) current; with
+   * `write`, the caller may write it (GPU: copied to the device before the next operation that
+   * reads it). A no-op on the CPU.
    */
   syncView(which: number, write: boolean): void
-  /** Bytes copied between the device and the views' host mirrors so far, [down, up] (CPU: [0, 0]). */
-  mirrorTraffic(): Array<number>
+  /** Bytes copied between the device and the views so far, [down, up] ([0, 0] on the CPU). */
+  viewTraffic(): Array<number>
   /**
-   * `which`: 0 positions, 1 gradients (Float32Array); made once, the memory lives as long as
-   * the view does, even after dispose(). On CUDA these are the host mirrors.
+   * A Float32Array over buffer `which` (0 positions, 1 gradients, 2 energies), made once; the
+   * memory lives as long as the view does, even after dispose().
    */
   f32View(which: number): Float32Array
-  /** `which`: 2 energies (Float32Array). */
-  energyView(): Float32Array
-  /** Log-weights (Float64Array), made once. */
+  /** A Float64Array over the log-weights, made once. */
   logWeightView(): Float64Array
   /**
-   * Observe energies and gradients at the current positions. Passing the sampler's own
-   * `energies`/`gradients` views is the zero-copy path (CUDA: one copy of each to the device);
-   * any other array is copied in.
+   * Observe energies and gradients at the current positions. The walkers' own `energies` and
+   * `gradients` views are the zero-copy path (GPU: one copy of each to the device); any other
+   * array is copied in (arrays that alias the walkers' memory are copied out first).
    */
   observe(energy: Float32Array, grad: Float32Array): NativeObserveReport
+  /**
+   * Evaluate a native energy at the walkers and observe it, in one pass (no copy through
+   * JavaScript), folding the next iteration's walker-weighted gradient in.
+   */
+  observeEnergy(energy: NativeGmm): NativeObserveReport
   move(): void
+  /** ESS, CV^2, log-mean weight, zero weights and log(Z_now / Z_0), from one pass. */
   summary(): NativeWeightSummary
-  ess(): number
-  logNormalizerRatio(): number
-  logNormAbsorbed(): number
-  normalizedWeights(out: Float64Array): void
   /** Normalised weights into `out`, and the summary of the weights they came from. */
   weightsAndSummary(out: Float64Array): NativeWeightSummary
   /** Resample; returns the ancestor of each new walker. */
-  resample(scheme: string): Uint32Array
-  maybeResample(essFraction: number, scheme: string): boolean
+  resample(schemeName: string): Uint32Array
+  maybeResample(essFraction: number, schemeName: string): boolean
   setStepSize(h: number): void
-  get steps(): number
-  get resamplings(): number
-  get invalidTotal(): number
-  get movePending(): boolean
-  /**
-   * Evaluate the native Gaussian mixture at the walkers straight into the sampler's buffers and
-   * observe: no copy through JavaScript.
-   */
-  observeGmm(gmm: NativeGmm): NativeObserveReport
   /** Forget the weights and the last observation (walkers now count as exact samples). */
   reinitialize(): void
   /** [steps, resamplings, invalidTotal, logNormAbsorbed, observed (0/1)]. */
   getCounters(): Array<number>
-  /**
-   * Restore counters after the four views were written back (CUDA: the written views are copied
-   * to the device first).
-   */
+  /** Restore counters after the four views were written back. */
   setCounters(c: Array<number>): void
   /**
-   * Frees the thread pool and scratch memory (CUDA: the device memory). Views stay readable
-   * until collected.
+   * Frees the threads and scratch memory (GPU: the device memory). Views stay readable until
+   * collected.
    */
   dispose(): void
-  get disposed(): boolean
 }
-
-/**
- * The GPU section of `npm run bench` (jarzyn_core::cuda::bench::run_all): JSON with the device's
- * copy bandwidth, move + observe walker-steps per second and bandwidth fractions, and the
- * Gaussian-mixture iteration on GPU and CPU. Throws ERR_JARZYN_BACKEND without a usable GPU.
- * Blocks the calling thread for the whole benchmark (minutes): a benchmark entry point only.
- */
-export declare function cudaBench(cpuThreads: number, quick: boolean): string
 
 /** Probe the CUDA driver, device 0 and NVRTC (once per process; never throws). */
 export declare function cudaStatus(): NativeCudaStatus
@@ -129,7 +110,7 @@ export declare function cudaStatus(): NativeCudaStatus
  * Fill `out` with the standard normals that walkers `walker0 ..` draw at `step` of `stream`
  * (0 noise, 1 resample, 2 init, 3 user) under `seed`: out.length / dim walkers.
  */
-export declare function fillNormalsNative(out: Float32Array, dim: number, seedLo: number, seedHi: number, stream: number, step: number, walker0: number): void
+export declare function fillNormalsNative(out: Float32Array, dim: number, seedValue: bigint, stream: number, step: number, walker0: number): void
 
 /**
  * Memory bandwidth in bytes per second of a large copy on `threads` threads: the bench's
@@ -137,7 +118,18 @@ export declare function fillNormalsNative(out: Float32Array, dim: number, seedLo
  */
 export declare function measureCopyBandwidth(bytes: number, repeats: number, threads: number): number
 
-/** Whether CUDA samplers can be made here, and on what. */
+/** What `advance` did. */
+export interface NativeAdvance {
+  report: NativeObserveReport
+  resampled: boolean
+  /** Resamplings so far. */
+  resamplings: number
+  /** log Z and the mixture weights at the new parameters. */
+  logZ: number
+  mixtureWeights: Float64Array
+}
+
+/** Whether CUDA walkers can be made here, and on what. */
 export interface NativeCudaStatus {
   /** The addon was built with the CUDA backend (Linux, Windows). */
   built: boolean
@@ -153,7 +145,7 @@ export interface NativeCudaStatus {
   nvrtcError?: string
 }
 
-/** The device a CUDA sampler runs on. */
+/** The GPU a sampler runs on. */
 export interface NativeDeviceInfo {
   ordinal: number
   name: string
@@ -162,6 +154,23 @@ export interface NativeDeviceInfo {
   totalMemory: number
   driverVersion: number
   deviceCount: number
+}
+
+/**
+ * What one training iteration needs at theta_k: both sides of the surrogate-loss gradient, the
+ * walkers' weight summary and the exact log Z.
+ */
+export interface NativeGradient {
+  /** theta_k, [means | logWeights | logScales]. */
+  params: Float64Array
+  /** mean_j dU/dtheta(data_j). */
+  dataGrad: Float64Array
+  meanDataEnergy: number
+  /** sum_i p_i dU/dtheta(X_i). */
+  walkerGrad: Float64Array
+  meanWalkerEnergy: number
+  summary: NativeWeightSummary
+  logZ: number
 }
 
 /** Counts of an observation. */
@@ -184,4 +193,6 @@ export interface NativeWeightSummary {
   logMeanWeight: number
   maxLogWeight: number
   zeroWeight: number
+  /** log(Z_now / Z_0): absorbed resampling increments plus log mean exp(A). */
+  logNormalizerRatio: number
 }

@@ -3,6 +3,7 @@
  * @module
  */
 import native from './native'
+import { callNative } from './errors'
 import { intOption, numberOption } from './validate'
 
 /**
@@ -13,5 +14,5 @@ export function measureCopyBandwidth(bytes = 256 * 2 ** 20, repeats = 5, threads
   numberOption('bytes', bytes, 0, 2 ** 40, true)
   intOption('repeats', repeats, 1, 1000)
   intOption('threads', threads, 1, 1024)
-  return native.measureCopyBandwidth(bytes, repeats, threads)
+  return callNative(() => native.measureCopyBandwidth(bytes, repeats, threads))
 }

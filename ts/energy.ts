@@ -1,10 +1,11 @@
 /**
- * The energy interface the trainers drive. The sampler never knows how an energy is computed; a
- * trainer only needs these operations, implemented natively (Gaussian mixture) or with
- * TensorFlow.js (any network).
+ * The energy interface the trainers drive. An energy evaluates U and grad U at given points and
+ * parameter gradients for given points and weights; it never sees a sampler (the sampler evaluates
+ * it at its walkers: `sampler.observeEnergy(energy)`). Implemented natively (Gaussian mixture) or
+ * with TensorFlow.js (any network).
  * @module
  */
-import type { Sampler, ObserveReport } from './sampler'
+import type native from './native'
 import type { Profiler } from './profiler'
 
 /** One named parameter tensor of an energy. */
@@ -45,10 +46,11 @@ export interface Energy {
   /** Set all parameters from a flat vector. */
   setParams(values: Float64Array): void
   /**
-   * Evaluate U and grad_x U at `sampler.positions` and hand them to `sampler.observe`.
-   * Implementations time their parts on `profiler` (energy, copy, observe).
+   * U and grad_x U at the points `x` (n x d, row-major), written into `energy` (n) and `grad`
+   * (n x d). Non-finite values are allowed: a walker whose energy or gradient is not finite gets
+   * weight zero. Implementations time their parts on `profiler` (`energy`, `copy`).
    */
-  observe(sampler: Sampler, profiler?: Profiler): ObserveReport
+  evaluate(x: Float32Array, energy: Float32Array, grad: Float32Array, profiler?: Profiler): void
   /**
    * Gradient of the surrogate loss mean U(data) - sum_i p_i U(X_i) with data, walkers and weights
    * held constant.
@@ -57,21 +59,31 @@ export interface Energy {
    * @param weights normalised walker weights p (sum to 1)
    */
   surrogateGrad(data: Float32Array, walkers: Float32Array, weights: Float64Array, profiler?: Profiler): SurrogateGrad
-  /**
-   * Optional fast path of {@link Energy.surrogateGrad} for energies that read the walkers and their
-   * weights from the sampler themselves (natively, possibly reusing work of their last `observe`).
-   * Trainers prefer it when present; it must equal `surrogateGrad(data, sampler.positions,
-   * sampler.normalizedWeights())` up to floating-point rounding.
-   */
-  surrogateGradFromSampler?(data: Float32Array, sampler: Sampler, profiler?: Profiler): SurrogateGrad
   /** U at the points `x` (n x d). */
   energies(x: Float32Array): Float32Array
   /** Exact log Z, when the energy knows it. */
   logZ?(): number
-  /** Exact samples of rho_theta into the sampler's positions, when the energy can draw them. */
-  sampleInto?(sampler: Sampler, seed: bigint): void
+  /** Exact samples of rho_theta into `out` (n x d), when the energy can draw them. */
+  sampleInto?(out: Float32Array, seed: bigint): void
   /** Model-specific numbers for the per-iteration stats (e.g. mixture weights). */
   describe?(): Record<string, number | number[]>
   /** Free resources (tensors, threads). */
   dispose?(): void
+  /**
+   * A native energy that samplers evaluate inside their own passes, and that trainers drive with
+   * two native calls per iteration.
+   * @internal
+   */
+  readonly fused?: FusedPath
+}
+
+/**
+ * The native side of an energy (see {@link Energy.fused}).
+ * @internal
+ */
+export interface FusedPath {
+  /** The native energy. */
+  readonly handle: InstanceType<typeof native.NativeGmm>
+  /** 1 where a parameter is learned, 0 where held fixed (its gradient is zeroed). */
+  readonly mask: Float64Array
 }

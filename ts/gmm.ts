@@ -4,11 +4,11 @@
  * sampler's buffers. Exact log Z and exact samples.
  * @module
  */
-import native from './native'
+import native, { nativeSamplers } from './native'
 import { callNative, jarzynError } from './errors'
-import type { Energy, ParamInfo, SurrogateGrad } from './energy'
+import type { Energy, FusedPath, ParamInfo, SurrogateGrad } from './energy'
 import type { Profiler } from './profiler'
-import { Sampler, seedOption, type ObserveReport } from './sampler'
+import { Sampler, seedOption } from './sampler'
 import { intOption, knownKeys, pointsArray, typedArray, describe as describeValue } from './validate'
 import { availableParallelism, cpus } from 'node:os'
 
@@ -104,7 +104,7 @@ export class GaussianMixtureEnergy implements Energy {
 
   /** Flat parameters [means (K x d) | logWeights (K) | logScales (K)]. */
   getParams(): Float64Array {
-    return this.#native.getParams()
+    return callNative(() => this.#native.getParams())
   }
 
   setParams(values: Float64Array): void {
@@ -118,25 +118,36 @@ export class GaussianMixtureEnergy implements Energy {
   }
 
   logZ(): number {
-    return this.#native.logZ()
+    return callNative(() => this.#native.logZ())
   }
 
   /** The mixture's weights (sum to 1). */
   mixtureWeights(): number[] {
-    return Array.from(this.#native.mixtureWeights())
+    return Array.from(callNative(() => this.#native.mixtureWeights()))
   }
 
   describe(): Record<string, number | number[]> {
     return { mixtureWeights: this.mixtureWeights(), logZ: this.logZ() }
   }
 
-  observe(sampler: Sampler, profiler?: Profiler): ObserveReport {
+  /** U and grad_x U at the points `x` (n x d) into `energy` (n) and `grad` (n x d). */
+  evaluate(x: Float32Array, energy: Float32Array, grad: Float32Array, profiler?: Profiler): void {
     const t0 = performance.now()
-    const r = callNative(() => this.#native.observeSampler(sampler.nativeHandle()))
-    // One native pass: U + grad_x, the weight update, and the walker-weighted parameter-gradient
-    // sums the next iteration needs (see surrogateGradFromSampler). It all counts as energy.
+    pointsArray('x', x, this.dim)
+    typedArray('energy', energy, Float32Array, x.length / this.dim)
+    typedArray('grad', grad, Float32Array, x.length)
+    callNative(() => this.#native.evaluate(x, energy, grad))
     profiler?.add('energy', performance.now() - t0)
-    return r
+  }
+
+  /**
+   * The native side of this energy: samplers evaluate it inside their own passes (U, grad U, the
+   * weight update and the next iteration's walker-weighted parameter gradient in one pass), and
+   * trainers drive an iteration with two native calls.
+   * @internal
+   */
+  get fused(): FusedPath {
+    return { handle: this.#native, mask: this.#mask }
   }
 
   surrogateGrad(data: Float32Array, walkers: Float32Array, weights: Float64Array, profiler?: Profiler): SurrogateGrad {
@@ -152,25 +163,6 @@ export class GaussianMixtureEnergy implements Energy {
     return { grad, meanDataEnergy: dg.meanEnergy, meanWalkerEnergy: wg.meanEnergy }
   }
 
-  /**
-   * The surrogate-loss gradient with the walker side taken straight from the sampler (its positions
-   * and normalised weights), natively: when the sampler's state has not changed since this energy's
-   * last `observe` (no move, observation, resampling or re-initialisation in between), the walker
-   * sums come from that observation's pass (no second pass over the walkers); otherwise they are
-   * computed anew with the same arithmetic, so the result is the same either way. Writes through the
-   * sampler's views are not tracked: observe again after writing positions or log-weights yourself.
-   */
-  surrogateGradFromSampler(data: Float32Array, sampler: Sampler, profiler?: Profiler): SurrogateGrad {
-    const t0 = performance.now()
-    pointsArray('data', data, this.dim)
-    const dg = callNative(() => this.#native.paramGrad(data, null))
-    const wg = callNative(() => this.#native.walkerParamGrad(sampler.nativeHandle()))
-    const grad = new Float64Array(dg.grad.length)
-    for (let i = 0; i < grad.length; i++) grad[i] = this.#mask[i] * (dg.grad[i] - wg.grad[i])
-    profiler?.add('paramGrad', performance.now() - t0)
-    return { grad, meanDataEnergy: dg.meanEnergy, meanWalkerEnergy: wg.meanEnergy }
-  }
-
   energies(x: Float32Array): Float32Array {
     pointsArray('x', x, this.dim)
     const out = new Float32Array(x.length / this.dim)
@@ -178,8 +170,8 @@ export class GaussianMixtureEnergy implements Energy {
     return out
   }
 
-  /** U and grad_x U at the points `x`. */
-  evaluate(x: Float32Array): {
+  /** U and grad_x U at the points `x`, in new arrays (see {@link GaussianMixtureEnergy.evaluate} to write into yours). */
+  energyAndGrad(x: Float32Array): {
     /** U(x_j), one per point. */
     energy: Float32Array
     /** grad_x U(x_j), n x d row-major. */
@@ -219,14 +211,16 @@ export class GaussianMixtureEnergy implements Energy {
     if (options.step !== undefined) intOption('step', options.step, 0, Number.MAX_SAFE_INTEGER)
     const x = new Float32Array(n * this.dim)
     const component = callNative(() =>
-      this.#native.sample(x, Number(s & 0xffffffffn), Number((s >> 32n) & 0xffffffffn), options.step ?? 0, options.stratified ?? false),
+      this.#native.sample(x, s, options.step ?? 0, options.stratified ?? false),
     )
     return { x, component }
   }
 
-  sampleInto(sampler: Sampler, seed: bigint): void {
-    if (sampler.dim !== this.dim) throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `sampler dim ${sampler.dim} != energy dim ${this.dim}`)
-    callNative(() => this.#native.sampleInto(sampler.nativeHandle(), Number(seed & 0xffffffffn), Number((seed >> 32n) & 0xffffffffn), 0, true))
+  /** Exact samples of the mixture into `out` (n x d), stratified over the components. */
+  sampleInto(out: Float32Array, seed: bigint): void {
+    pointsArray('out', out, this.dim)
+    const s = seedOption(seed)
+    callNative(() => this.#native.sample(out, s, 0, true))
   }
 
   /** Per-walker surrogate parts natively from the sampler's own weights (no JS arrays). */
@@ -236,7 +230,9 @@ export class GaussianMixtureEnergy implements Energy {
     /** sum_i p_i U(X_i), the weighted mean walker energy. */
     meanEnergy: number
   } {
-    return callNative(() => this.#native.walkerParamGrad(sampler.nativeHandle()))
+    const n = nativeSamplers.get(sampler)
+    if (!n || sampler.disposed) throw jarzynError(Error, 'ERR_JARZYN_DISPOSED', 'the sampler was disposed; create a new one')
+    return callNative(() => this.#native.walkerParamGrad(n))
   }
 
   /** Energy-side parameter gradient over the data only: mean_j dU/dtheta(x_j). */

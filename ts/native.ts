@@ -36,3 +36,9 @@ function load(): NativeModule {
 
 const native: NativeModule = load()
 export default native
+
+/**
+ * The native walkers behind each `Sampler`, for the library's own native fast paths (a trainer's
+ * fused iteration); kept out of the `Sampler` class so that its API stays the walkers' alone.
+ */
+export const nativeSamplers = new WeakMap<object, InstanceType<NativeModule['NativeSampler']>>()

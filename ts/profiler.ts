@@ -1,7 +1,9 @@
 /**
- * Where the time goes: named sections timed with `performance.now()`, summed per run.
+ * Where the time goes: named sections timed with `performance.now()`, summed per run, and how many
+ * calls into the native addon each iteration makes (each crossing has a fixed cost).
  * @module
  */
+import { nativeCalls } from './errors'
 
 /** The sections every trainer reports. */
 export type Section = 'energy' | 'paramGrad' | 'move' | 'observe' | 'resample' | 'copy' | 'optimizer' | 'other'
@@ -30,6 +32,14 @@ export class Profiler {
   #total: Timings = zero()
   #last: Timings = zero()
   #iterations = 0
+  #nativeAtStart = 0
+  #nativeCalls = 0
+  #lastNativeCalls = 0
+
+  /** Open an iteration (its native calls are counted from here). */
+  beginIteration(): void {
+    this.#nativeAtStart = nativeCalls.count
+  }
 
   /** Time `f` under `section`. */
   time<T>(section: Section, f: () => T): T {
@@ -52,7 +62,19 @@ export class Profiler {
     const last = this.#last
     this.#last = zero()
     this.#iterations++
+    this.#lastNativeCalls = nativeCalls.count - this.#nativeAtStart
+    this.#nativeCalls += this.#lastNativeCalls
     return last
+  }
+
+  /** Calls into the native addon in the last iteration. */
+  get lastNativeCalls(): number {
+    return this.#lastNativeCalls
+  }
+
+  /** Calls into the native addon per iteration, over the run so far. */
+  nativeCallsPerIteration(): number {
+    return this.#nativeCalls / Math.max(this.#iterations, 1)
   }
 
   /** Totals over the run so far (ms). */
@@ -76,6 +98,11 @@ export class Profiler {
       const ms = t[s]
       return `${s.padEnd(10)} ${(ms / n).toFixed(3).padStart(10)} ms/it ${((100 * ms) / all).toFixed(1).padStart(6)} %  ${SECTIONS[s]}`
     })
-    return [`section    ${'time'.padStart(10)}        share`, ...rows, `total      ${(all / n).toFixed(3).padStart(10)} ms/it  over ${this.#iterations} iterations`].join('\n')
+    return [
+      `section    ${'time'.padStart(10)}        share`,
+      ...rows,
+      `total      ${(all / n).toFixed(3).padStart(10)} ms/it  over ${this.#iterations} iterations`,
+      `native     ${this.nativeCallsPerIteration().toFixed(2).padStart(10)} calls/it into the native addon`,
+    ].join('\n')
   }
 }

@@ -64,7 +64,7 @@ export function fillNormals(out: Float32Array, options: FillNormalsOptions): Flo
   }
   const stream = STREAMS[name as RngStream]
   callNative(() =>
-    native.fillNormalsNative(out, dim, Number(seed & 0xffffffffn), Number(seed >> 32n), stream, step, walker0),
+    native.fillNormalsNative(out, dim, seed, stream, step, walker0),
   )
   return out
 }

@@ -5,8 +5,10 @@
 import { availableParallelism, cpus } from 'node:os'
 import { randomBytes } from 'node:crypto'
 
-import native from './native'
+import native, { nativeSamplers } from './native'
 import { callNative, jarzynError } from './errors'
+import type { Energy } from './energy'
+import type { Profiler } from './profiler'
 import { intOption, knownKeys, numberOption, typedArray, describe } from './validate'
 import {
   CUDA_AUTO_MIN_ELEMENTS,
@@ -234,26 +236,19 @@ export class Sampler {
       else if (elements < CUDA_AUTO_MIN_ELEMENTS) autoReason = `device 'auto': walkers x dim = ${elements} is below ${CUDA_AUTO_MIN_ELEMENTS}, where the CPU is faster`
       else tryCuda = true
     }
-    const lo = Number(this.seed & 0xffffffffn)
-    const hi = Number(this.seed >> 32n)
-    // Test hook: JARZYN_CUDA_EMULATE=1 makes device 'cuda' run the CPU sampler behind the CUDA
-    // sampler's interface (private buffers, copies in and out, host mirrors), to test the CUDA code
-    // path of the binding on machines without a GPU.
-    const emulate = this.requestedDevice === 'cuda' && process.env.JARZYN_CUDA_EMULATE === '1'
-    this.#native = callNative(
-      () => new native.NativeSampler(this.walkers, this.dim, this.#stepSize, lo, hi, this.threads, this.weighted, tryCuda, emulate),
-    )
-    this.device = this.#native.device === 'cuda' ? 'cuda' : 'cpu'
+    this.#native = callNative(() => new native.NativeSampler(this.walkers, this.dim, this.#stepSize, this.seed, this.threads, this.weighted, tryCuda))
+    nativeSamplers.set(this, this.#native)
+    this.device = callNative(() => this.#native.device) === 'cuda' ? 'cuda' : 'cpu'
     this.#cuda = this.device === 'cuda'
     const failed = this.#native.fallbackReason
     // A CUDA sampler that was tried and could not be made warns, 'auto' included (it was expected to work).
     if (failed != null) warnCudaFallback(failed)
     this.fallbackReason = failed ?? autoReason
-    const info = this.#native.deviceInfo
+    const info = callNative(() => this.#native.deviceInfo)
     this.#deviceInfo = info == null ? null : deviceInfoFromNative(info)
-    this.#positions = callNative(() => this.#native.f32View(0))
-    this.#gradients = callNative(() => this.#native.f32View(1))
-    this.#energies = callNative(() => this.#native.energyView())
+    this.#positions = callNative(() => this.#native.f32View(VIEW.positions))
+    this.#gradients = callNative(() => this.#native.f32View(VIEW.gradients))
+    this.#energies = callNative(() => this.#native.f32View(VIEW.energies))
     this.#logWeights = callNative(() => this.#native.logWeightView())
   }
 
@@ -307,7 +302,7 @@ export class Sampler {
    * @internal
    */
   viewTraffic(): { down: number; up: number } {
-    const [down, up] = callNative(() => this.#live().mirrorTraffic())
+    const [down, up] = callNative(() => this.#live().viewTraffic())
     return { down, up }
   }
 
@@ -361,17 +356,17 @@ export class Sampler {
 
   /** ULA moves taken so far. */
   get steps(): number {
-    return this.#live().steps
+    return this.counters()[0]
   }
 
   /** Resamplings so far. */
   get resamplings(): number {
-    return this.#live().resamplings
+    return this.counters()[1]
   }
 
   /** Walker observations that turned out non-finite, over the whole run. */
   get invalidTotal(): number {
-    return this.#live().invalidTotal
+    return this.counters()[2]
   }
 
   /**
@@ -392,6 +387,30 @@ export class Sampler {
     return callNative(() => n.observe(e, g))
   }
 
+  /**
+   * Evaluate `energy` at the walkers' positions and observe it: a native energy is evaluated inside
+   * the walkers' own pass (no copy through JavaScript), any other one writes U and grad U into
+   * {@link Sampler.energies} and {@link Sampler.gradients} (zero copy on the CPU) before
+   * {@link Sampler.observe}. The energy never sees the sampler.
+   * @param profiler where the time goes (sections `energy`, `observe`), if given.
+   */
+  observeEnergy(energy: Energy, profiler?: Profiler): ObserveReport {
+    if (energy.fused) {
+      const n = this.#op()
+      const h = energy.fused.handle
+      const t0 = performance.now()
+      const r = callNative(() => n.observeEnergy(h))
+      // One pass: U + grad_x, the weight update and the next iteration's walker-weighted sums.
+      profiler?.add('energy', performance.now() - t0)
+      return r
+    }
+    energy.evaluate(this.readView('positions'), this.energies, this.gradients, profiler)
+    const t0 = performance.now()
+    const r = this.observe()
+    profiler?.add('observe', performance.now() - t0)
+    return r
+  }
+
   /** One ULA step, X <- X - h grad U(X) + sqrt(2h) xi, with the last observed gradient. */
   move(): void {
     const n = this.#op()
@@ -400,12 +419,13 @@ export class Sampler {
 
   /** Effective sample size (sum w)^2 / sum w^2, in walkers (N when all weights are equal). */
   ess(): number {
-    return callNative(() => this.#op().ess())
+    return this.summary().ess
   }
 
   /** ESS, CV^2, log-mean weight and dead walkers, from one pass over the weights. */
   summary(): WeightSummary {
-    return callNative(() => this.#op().summary())
+    const { logNormalizerRatio: _, ...s } = callNative(() => this.#op().summary())
+    return s
   }
 
   /**
@@ -413,7 +433,7 @@ export class Sampler {
    * log mean exp(A) now (Jarzynski's equality).
    */
   logNormalizerRatio(): number {
-    return callNative(() => this.#op().logNormalizerRatio())
+    return callNative(() => this.#op().summary()).logNormalizerRatio
   }
 
   /**
@@ -423,7 +443,7 @@ export class Sampler {
   normalizedWeights(out?: Float64Array): Float64Array {
     const n = this.#op()
     const o = out === undefined ? new Float64Array(this.walkers) : typedArray<Float64Array>('out', out, Float64Array, this.walkers)
-    callNative(() => n.normalizedWeights(o))
+    callNative(() => n.weightsAndSummary(o))
     return o
   }
 
@@ -432,9 +452,7 @@ export class Sampler {
     /** Estimate of log(Z_now / Z_0), as {@link Sampler.logNormalizerRatio}. */
     logNormalizerRatio: number
   } {
-    const n = this.#op()
-    const s = callNative(() => n.summary())
-    return { ...s, logNormalizerRatio: callNative(() => n.logNormAbsorbed()) + s.logMeanWeight }
+    return callNative(() => this.#op().summary())
   }
 
   /**
@@ -449,8 +467,7 @@ export class Sampler {
   } {
     const n = this.#op()
     const o = out === undefined ? new Float64Array(this.walkers) : typedArray<Float64Array>('out', out, Float64Array, this.walkers)
-    const s = callNative(() => n.weightsAndSummary(o))
-    return { ...s, weights: o, logNormalizerRatio: callNative(() => n.logNormAbsorbed()) + s.logMeanWeight }
+    return { ...callNative(() => n.weightsAndSummary(o)), weights: o }
   }
 
   /**
@@ -475,14 +492,6 @@ export class Sampler {
     const f = numberOption('essFraction', options.essFraction, 0, 1, false)
     const s = schemeOption(options.scheme ?? 'systematic')
     return callNative(() => this.#op().maybeResample(f, s))
-  }
-
-  /**
-   * The native sampler, for native energies that write straight into its buffers.
-   * @internal
-   */
-  nativeHandle(): InstanceType<typeof native.NativeSampler> {
-    return this.#op()
   }
 
   /**
@@ -517,7 +526,7 @@ export class Sampler {
   dispose(): void {
     if (this.#disposed) return
     this.#disposed = true
-    this.#native.dispose()
+    callNative(() => this.#native.dispose())
   }
 
   /** Whether {@link Sampler.dispose} was called. */

@@ -5,8 +5,9 @@
 import { createHash } from 'node:crypto'
 import { closeSync, openSync, writeSync } from 'node:fs'
 
-import type { Energy } from './energy'
-import { isJarzynError, jarzynError } from './errors'
+import type { Energy, FusedPath, SurrogateGrad } from './energy'
+import { callNative, isJarzynError, jarzynError } from './errors'
+import { nativeSamplers } from './native'
 import { Optimizer, type OptimizerOptions } from './optim'
 import { Profiler, type Timings } from './profiler'
 import { deriveSeed, SplitMix64 } from './rand'
@@ -198,7 +199,7 @@ export class Trainer {
     knownKeys('Trainer', options, TRAINER_KEYS)
     this.#opts = { ...options }
     const energy = options.energy
-    if (!energy || typeof energy.observe !== 'function' || typeof energy.surrogateGrad !== 'function') {
+    if (!energy || typeof energy.evaluate !== 'function' || typeof energy.surrogateGrad !== 'function') {
       throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', 'option `energy` must implement the Energy interface')
     }
     this.energy = energy
@@ -340,7 +341,7 @@ export class Trainer {
         if (!this.energy.sampleInto) {
           throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', "init 'exact' needs an energy that can draw its own samples; use init: 'noise' with burnIn")
         }
-        this.energy.sampleInto(s, deriveSeed(this.seed, 200 + b))
+        this.energy.sampleInto(s.positions, deriveSeed(this.seed, 200 + b))
       } else if (init === 'data') {
         this.#fillFromData(s)
       } else {
@@ -383,7 +384,7 @@ export class Trainer {
 
   #observe(s: Sampler, iteration: number): number {
     try {
-      return this.energy.observe(s, this.profiler).invalid
+      return s.observeEnergy(this.energy, this.profiler).invalid
     } catch (e) {
       if (isJarzynError(e) && e.code === 'ERR_JARZYN_ALL_WALKERS_INVALID') {
         throw this.#diverged(iteration, 'every walker\'s energy or gradient (non-finite U or grad U at all walkers)')
@@ -427,7 +428,7 @@ export class Trainer {
   step(): IterationStats {
     const k = this.#iteration
     const prof = this.profiler
-    const t0 = performance.now()
+    prof.beginIteration()
     const mb = this.#opts.minibatch
     const b = mb ? k % this.#samplers.length : 0
     const s = this.#samplers[b]
@@ -443,22 +444,40 @@ export class Trainer {
       }
     }
     const w = this.#weights[b]
-    const fromSampler = this.energy.surrogateGradFromSampler !== undefined
-    // Energies that read the weights natively need no normalised copy here, only the summary.
-    const snap = prof.time('resample', () => (fromSampler ? s.summaryWithRatio() : s.weightsAndSummary(w)))
+    const fused = this.energy.fused
+    let snap: { ess: number; logNormalizerRatio: number }
+    let sg: SurrogateGrad
+    let logZExact: number | null
+    let fusedParams: Float64Array | undefined
+    if (fused) {
+      // One native call: both sides of the gradient at theta_k, the weights' summary and log Z.
+      const batch = prof.time('other', () => this.#dataBatch())
+      const t0 = performance.now()
+      const r = callNative(() => fused.handle.gradient(nativeSamplers.get(s)!, batch))
+      const grad = new Float64Array(r.dataGrad.length)
+      for (let i = 0; i < grad.length; i++) grad[i] = fused.mask[i] * (r.dataGrad[i] - r.walkerGrad[i])
+      prof.add('paramGrad', performance.now() - t0)
+      snap = r.summary
+      sg = { grad, meanDataEnergy: r.meanDataEnergy, meanWalkerEnergy: r.meanWalkerEnergy }
+      logZExact = r.logZ
+      fusedParams = r.params
+    } else {
+      snap = prof.time('resample', () => s.weightsAndSummary(w))
+      const batch = prof.time('other', () => this.#dataBatch())
+      sg = this.energy.surrogateGrad(batch, s.readView('positions'), w, prof)
+      logZExact = this.energy.logZ ? this.energy.logZ() : null
+    }
     const logRatio = this.method !== 'jarzynski' ? null : mb ? prof.time('resample', () => this.#logRatio()) : snap.logNormalizerRatio
-    const batch = prof.time('other', () => this.#dataBatch())
-    const sg = fromSampler ? this.energy.surrogateGradFromSampler!(batch, s, prof) : this.energy.surrogateGrad(batch, s.readView('positions'), w, prof)
     if (!Number.isFinite(sg.meanDataEnergy)) throw this.#diverged(k, 'the energy of the data')
     for (let i = 0; i < sg.grad.length; i++) {
       if (!Number.isFinite(sg.grad[i])) throw this.#diverged(k, `the parameter gradient (entry ${i})`)
     }
-    const logZExact = this.energy.logZ ? this.energy.logZ() : null
-    const params = this.energy.getParams()
+    const params = fusedParams ?? this.energy.getParams()
     prof.time('optimizer', () => this.#optimizer.step(params, sg.grad))
     for (let i = 0; i < params.length; i++) {
       if (!Number.isFinite(params[i])) throw this.#diverged(k, `the parameters (entry ${i})`)
     }
+    if (fused && !mb) return this.#finishFused(k, s, fused, params, snap.ess, logRatio, logZExact, sg)
     this.energy.setParams(params)
     let invalid: number
     if (mb) {
@@ -483,15 +502,58 @@ export class Trainer {
       if (mb && t !== s) ess += t.ess()
       resamplings += t.resamplings
     }
+    const model = this.energy.describe ? this.energy.describe() : null
+    return this.#stats(k, ess, resampled, resamplings, logRatio, logZExact, sg, invalid, model)
+  }
+
+  /**
+   * The rest of an iteration of a native energy in one native call: theta_{k+1}, the move, the
+   * observation (fused with the next iteration's walker-weighted gradient) and the resampling.
+   */
+  #finishFused(
+    k: number,
+    s: Sampler,
+    fused: FusedPath,
+    params: Float64Array,
+    ess: number,
+    logRatio: number | null,
+    logZExact: number | null,
+    sg: SurrogateGrad,
+  ): IterationStats {
+    const r = this.#resample
+    const t0 = performance.now()
+    let a
+    try {
+      a = callNative(() => fused.handle.advance(nativeSamplers.get(s)!, params, true, r?.essFraction ?? null, r?.scheme ?? 'systematic'))
+    } catch (e) {
+      if (isJarzynError(e) && e.code === 'ERR_JARZYN_ALL_WALKERS_INVALID') {
+        throw this.#diverged(k, "every walker's energy or gradient (non-finite U or grad U at all walkers)")
+      }
+      throw e
+    }
+    // One pass: the move, U + grad_x, the weight update, the next walker-weighted gradient, resampling.
+    this.profiler.add('energy', performance.now() - t0)
+    const model = { mixtureWeights: Array.from(a.mixtureWeights), logZ: a.logZ }
+    return this.#stats(k, ess, a.resampled, a.resamplings, logRatio, logZExact, sg, a.report.invalid, model)
+  }
+
+  #stats(
+    k: number,
+    ess: number,
+    resampled: boolean,
+    resamplings: number,
+    logRatio: number | null,
+    logZExact: number | null,
+    sg: SurrogateGrad,
+    invalid: number,
+    model: Record<string, number | number[]> | null,
+  ): IterationStats {
     const logZ = logRatio === null ? null : this.#logZ0 + logRatio
     const ce = logZ === null ? null : logZ + sg.meanDataEnergy
     const ceExact = logZExact === null ? null : logZExact + sg.meanDataEnergy
     const H = this.#opts.dataEntropy
-    const model = this.energy.describe ? this.energy.describe() : null
     this.#iteration++
-    prof.add('other', 0)
-    const timings = prof.endIteration()
-    void t0
+    const timings = this.profiler.endIteration()
     return {
       iteration: k,
       method: this.method,

@@ -8,7 +8,6 @@ import type * as TF from '@tensorflow/tfjs'
 import type { Energy, ParamInfo, SurrogateGrad } from '../energy'
 import { jarzynError } from '../errors'
 import type { Profiler } from '../profiler'
-import type { ObserveReport, Sampler } from '../sampler'
 import { describe, intOption, knownKeys, numberOption, typedArray } from '../validate'
 import { backendLabel, loadTf } from './backend'
 
@@ -171,41 +170,37 @@ export class TfEnergy implements Energy {
   }
 
   /**
-   * U and grad_x U at every walker from one forward and one backward pass, written straight into
-   * the sampler's buffers, then `sampler.observe()`. Times 'copy', 'energy' and 'observe'.
+   * U and grad_x U at the points `x` (n x d) from one forward and one backward pass, written into
+   * `energy` (n) and `grad` (n x d). Times 'copy' and 'energy'.
    */
-  observe(sampler: Sampler, profiler?: Profiler): ObserveReport {
+  evaluate(x: Float32Array, energy: Float32Array, grad: Float32Array, profiler?: Profiler): void {
     const tf = this.#live()
-    if (sampler.dim !== this.dim) {
-      throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `sampler dim ${sampler.dim} != energy dim ${this.dim}`)
-    }
-    const n = sampler.walkers
+    const d = this.dim
+    if (!(x instanceof Float32Array)) throw jarzynError(TypeError, 'ERR_JARZYN_BAD_ARRAY_TYPE', `\`x\` must be a Float32Array, got ${describe(x)}`)
+    if (x.length % d !== 0) throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `\`x\` length ${x.length} is not a multiple of dim ${d}`)
+    const n = x.length / d
+    typedArray('energy', energy, Float32Array, n)
+    typedArray('grad', grad, Float32Array, n * d)
     let t = performance.now()
     let copy = 0
-    let energy = 0
+    let spent = 0
     tf.tidy(() => {
-      const x = tf.tensor2d(sampler.readView('positions'), [n, this.dim], 'float32')
+      const xt = tf.tensor2d(x, [n, d], 'float32')
       let t1 = performance.now()
       copy += t1 - t
-      const { value, grad } = this.#valueAndGrad(x)
+      const { value, grad: g } = this.#valueAndGrad(xt)
       if (value.size !== n) {
         throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `the energy function returned shape [${value.shape}] for ${n} points; expected [${n}]`)
       }
       t = performance.now()
-      energy += t - t1
-      sampler.energies.set(value.dataSync() as Float32Array)
-      sampler.gradients.set(grad.dataSync() as Float32Array)
+      spent += t - t1
+      energy.set(value.dataSync() as Float32Array)
+      grad.set(g.dataSync() as Float32Array)
       t1 = performance.now()
       copy += t1 - t
     })
     profiler?.add('copy', copy)
-    profiler?.add('energy', energy)
-    t = performance.now()
-    try {
-      return sampler.observe()
-    } finally {
-      profiler?.add('observe', performance.now() - t)
-    }
+    profiler?.add('energy', spent)
   }
 
   /**

@@ -2,7 +2,13 @@
 //! (Carbone, Hua, Coste & Vanden-Eijnden, NeurIPS 2023).
 //!
 //! Pure Rust, no Node symbols: `cargo test -p jarzyn-core` runs on its own. The Node binding
-//! (`jarzyn-node`) is a thin layer over [`Sampler`].
+//! (`jarzyn-node`) is a thin layer over a `Box<dyn` [`Walkers`]`>` and the native [`energy`]s.
+//!
+//! - [`walkers`]: the population and the [`Walkers`] interface ([`CpuWalkers`]; `cuda::CudaWalkers`).
+//! - [`energy`]: native energies behind the walkers ([`Energy`], [`FusedEnergy`]).
+//! - [`models`]: the energies themselves (the Gaussian mixture).
+//! - [`weights`], [`resample`]: log-weight summaries and resampling schemes.
+//! - [`philox`], [`normal`]: the counter-based generator and its normals.
 #![deny(clippy::all)]
 // Numeric kernels index several arrays by the same counter on purpose (it is what vectorises), and
 // the dispatched kernels take their buffers as separate arguments.
@@ -18,19 +24,29 @@ pub mod bandwidth;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 mod dispatch;
+pub mod energy;
 pub mod error;
-pub mod gmm;
 pub mod lanes;
 pub mod math;
+pub mod models;
 pub mod normal;
 mod par;
 pub mod philox;
 pub mod resample;
-pub mod sampler;
+pub mod walkers;
 pub mod weights;
 
+pub use energy::{combine_parts, Energy, FusedEnergy, WalkerPart};
 pub use error::{CoreError, Result};
-pub use gmm::GaussianMixture;
+pub use models::gmm::GaussianMixture;
 pub use resample::Scheme;
-pub use sampler::{Observation, ObserveReport, Sampler, SamplerConfig, SamplerCounters};
+pub use walkers::{
+  walker_chunk, Counters, CpuWalkers, DeviceInfo, FixedBuf, ObserveReport, Observation, View, WalkerConfig, Walkers,
+};
 pub use weights::WeightSummary;
+
+/// The byte range of a slice's memory (to tell whether two slices alias).
+pub fn addr_range<T>(s: &[T]) -> std::ops::Range<usize> {
+  let start = s.as_ptr() as usize;
+  start..start + std::mem::size_of_val(s)
+}

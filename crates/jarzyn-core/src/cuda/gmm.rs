@@ -5,10 +5,11 @@
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::backend::{be, grid, BLOCK_THREADS};
-use super::sampler::CudaSampler;
+use super::walkers::DeviceWalkers;
 use crate::error::{CoreError, Result};
-use crate::gmm::{GaussianMixture, ParamVector, WalkerPart};
-use crate::sampler::ObserveReport;
+use crate::energy::WalkerPart;
+use crate::models::gmm::GaussianMixture;
+use crate::walkers::{check_len, ObserveReport};
 use crate::weights::REDUCE_CHUNK;
 
 /// A mixture's parameters on the device and the per-walker numbers of its last evaluation.
@@ -27,22 +28,17 @@ pub(crate) struct DeviceGmm {
   evaluated_at: Option<u64>,
 }
 
-impl CudaSampler {
+impl DeviceWalkers {
   /// Upload `gmm`'s parameters unless they are the ones on the device.
   fn gmm_upload(&mut self, gmm: &GaussianMixture) -> Result<()> {
-    if gmm.dim != self.cfg.dim {
-      return Err(CoreError::InvalidOption {
-        name: "dim",
-        reason: format!("the mixture has dim {}, the sampler {}", gmm.dim, self.cfg.dim),
-      });
-    }
+    check_len("energy dim", gmm.dim, self.book.cfg.dim)?;
     gmm.validate()?;
     if matches!(&self.gmm, Some(d) if d.model == *gmm) {
       return Ok(());
     }
     let (means, z, hiv, iv) = gmm.kernel_arrays();
     let st = &self.be.stream;
-    let nk = self.cfg.walkers * gmm.components;
+    let nk = self.book.cfg.walkers * gmm.components;
     let same_k = matches!(&self.gmm, Some(d) if d.model.components == gmm.components);
     let (gamma, sq, u) = match self.gmm.take() {
       Some(d) if same_k => (d.gamma, d.sq, d.u),
@@ -51,7 +47,7 @@ impl CudaSampler {
           st.alloc_zeros::<f64>(len.max(1))
             .map_err(|_| CoreError::OutOfMemory(len * 8))
         };
-        (f64s(nk)?, f64s(nk)?, f64s(self.cfg.walkers)?)
+        (f64s(nk)?, f64s(nk)?, f64s(self.book.cfg.walkers)?)
       }
     };
     self.gmm = Some(DeviceGmm {
@@ -72,7 +68,7 @@ impl CudaSampler {
   /// gradient buffers too when `into_sampler`.
   fn gmm_eval(&mut self, into_sampler: bool) -> Result<()> {
     let dg = self.gmm.as_mut().expect("uploaded");
-    let (n32, d32, k32) = (self.cfg.walkers as u32, self.cfg.dim as u32, dg.model.components as u32);
+    let (n32, d32, k32) = (self.book.cfg.walkers as u32, self.book.cfg.dim as u32, dg.model.components as u32);
     let null = 0u64;
     let mut b = self.be.stream.launch_builder(&self.be.f_gmm_eval);
     b.arg(&n32)
@@ -91,7 +87,7 @@ impl CudaSampler {
     b.arg(&mut dg.gamma).arg(&mut dg.sq).arg(&mut dg.u);
     // SAFETY: argument list matches jz_gmm_eval (null outputs as 0u64, which the kernel tests);
     // gamma and sq hold N x K, u holds N doubles.
-    unsafe { b.launch(grid(self.cfg.walkers as u64)?) }.map_err(be("launch"))?;
+    unsafe { b.launch(grid(self.book.cfg.walkers as u64)?) }.map_err(be("launch"))?;
     Ok(())
   }
 
@@ -101,31 +97,34 @@ impl CudaSampler {
     self.gmm_eval(true)?;
     let report = self.update_weights();
     // The positions did not change: the evaluation stays valid for the parameter gradients.
-    let generation = self.generation;
+    let generation = self.book.generation;
     if let Some(dg) = self.gmm.as_mut() {
       dg.evaluated_at = Some(generation);
     }
     report
   }
 
-  /// (sum_j p_j dU/dtheta(X_j), sum_j p_j U(X_j)) with p the normalised weights exp(A): the model
-  /// term of the cross-entropy gradient, as [`crate::gmm::WalkerGradKernel`] computes it on the
-  /// CPU (to round-off). Reuses the last [`CudaSampler::observe_gmm`] when nothing changed since.
-  pub fn gmm_weighted_param_grad(&mut self, gmm: &GaussianMixture) -> Result<(ParamVector, f64)> {
+  /// The walker-weighted parameter-gradient sums per chunk of REDUCE_CHUNK walkers (for
+  /// [`crate::energy::combine_parts`]): the model term of the cross-entropy gradient, as the CPU
+  /// computes it (to round-off). Reuses the last [`DeviceWalkers::observe_gmm`] evaluation when
+  /// nothing changed since.
+  pub fn gmm_walker_parts(&mut self, gmm: &GaussianMixture) -> Result<Vec<WalkerPart>> {
     self.gmm_upload(gmm)?;
     let k = gmm.components;
-    let terms = k * (self.cfg.dim + 2) + 2;
+    let terms = k * (self.book.cfg.dim + 2) + 2;
     if terms > 65_535 {
-      // More terms than a grid's y extent: the CPU computes them from copied-back walkers.
-      let x = self.positions()?;
-      let p = self.normalized_weights()?;
-      let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .map_err(|e| CoreError::Backend(e.to_string()))?;
-      return gmm.weighted_param_grad(&pool, &x, Some(&p));
+      // More terms than a grid's y extent: the host computes them from copied-back walkers, in
+      // the CPU's chunks.
+      let (x, a) = (self.positions()?, self.log_weights()?);
+      let (d, cw) = (self.book.cfg.dim, crate::walkers::walker_chunk(self.book.cfg.dim));
+      return Ok(
+        x.chunks(cw * d)
+          .zip(a.chunks(cw))
+          .map(|(xc, ac)| crate::energy::Energy::walker_part(gmm, xc, ac))
+          .collect(),
+      );
     }
-    let current = self.generation;
+    let current = self.book.generation;
     if self.gmm.as_ref().and_then(|d| d.evaluated_at) != Some(current) {
       self.gmm_eval(false)?;
       if let Some(dg) = self.gmm.as_mut() {
@@ -140,8 +139,8 @@ impl CudaSampler {
       .map_err(|_| CoreError::OutOfMemory(chunks * terms * 8))?;
     let dg = self.gmm.as_ref().expect("uploaded");
     let (n32, d32, k32, c32) = (
-      self.cfg.walkers as u32,
-      self.cfg.dim as u32,
+      self.book.cfg.walkers as u32,
+      self.book.cfg.dim as u32,
       k as u32,
       REDUCE_CHUNK as u32,
     );
@@ -178,6 +177,6 @@ impl CudaSampler {
         energy_sum: flat[(np + 1) * chunks + c],
       })
       .collect();
-    gmm.walker_grad_kernel().combine(&parts)
+    Ok(parts)
   }
 }

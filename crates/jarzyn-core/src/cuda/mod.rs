@@ -15,16 +15,18 @@
 //!   checked against the CPU on a CPU emulation of CUDA (crates/jarzyn-cuda-emu); see README.
 
 mod backend;
-pub mod bench;
 mod gmm;
+mod mirror;
 pub mod nvrtc;
 mod resample;
-mod sampler;
+mod walkers;
 
 use std::sync::OnceLock;
 
+pub use crate::walkers::DeviceInfo;
 pub use backend::CudaBackend;
-pub use sampler::CudaSampler;
+pub use mirror::CudaWalkers;
+pub use walkers::DeviceWalkers;
 
 /// The CUDA C source of the kernels, without the generated constant prelude.
 pub const KERNELS_CU: &str = include_str!("kernels.cu");
@@ -73,26 +75,6 @@ pub fn kernel_source() -> String {
     s += &format!("#define {n} __uint_as_float(0x{:08X}u) // {v:e}\n", v.to_bits());
   }
   s + KERNELS_CU
-}
-
-/// The device the backend would use (ordinal 0).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceInfo {
-  pub ordinal: usize,
-  pub name: String,
-  /// (major, minor).
-  pub compute_capability: (i32, i32),
-  pub total_memory: usize,
-  /// cuDriverGetVersion, e.g. 13000 for CUDA 13.0.
-  pub driver_version: i32,
-  pub device_count: i32,
-}
-
-impl DeviceInfo {
-  /// NVRTC's `--gpu-architecture` for this device, e.g. "compute_90".
-  pub fn arch(&self) -> String {
-    format!("compute_{}{}", self.compute_capability.0, self.compute_capability.1)
-  }
 }
 
 fn probe() -> Result<DeviceInfo, String> {

@@ -9,7 +9,7 @@
 use cudarc::driver::{CudaSlice, PushKernelArg};
 
 use super::backend::{be, blocks, grid, CudaBackend, BLOCK_THREADS, SCAN_SUM_THREADS, SCAN_TILE};
-use super::sampler::CudaSampler;
+use super::walkers::DeviceWalkers;
 use crate::error::{CoreError, Result};
 use crate::philox::{Counter, Stream};
 use crate::resample::{Scheme, Uniforms};
@@ -238,10 +238,10 @@ fn residual(be_: &CudaBackend, sc: &mut ResampleScratch, key: [u32; 2], ctr: Cou
   Ok(())
 }
 
-impl CudaSampler {
+impl DeviceWalkers {
   /// Ancestors into the scratch's `anc` by `scheme`, then the rows gathered and A = 0.
   pub(crate) fn resample_on_device(&mut self, scheme: Scheme) -> Result<()> {
-    let (n, d) = (self.cfg.walkers, self.cfg.dim);
+    let (n, d) = (self.book.cfg.walkers, self.book.cfg.dim);
     let sum = self.summary()?;
     if sum.max == f64::NEG_INFINITY || !sum.log_sum.is_finite() {
       return Err(CoreError::AllWalkersInvalid {
@@ -255,8 +255,8 @@ impl CudaSampler {
     let sc = self.resample_scratch.as_mut().expect("allocated");
     let be_ = &self.be;
     let st = &be_.stream;
-    let key = self.key;
-    let ctr = Counter::new(Stream::Resample, self.resamplings);
+    let key = self.book.key;
+    let ctr = Counter::new(Stream::Resample, self.book.resamplings);
     let n32 = n as u32;
     // w = exp(A - max), cum = prefix sums, last = last positive + 1.
     let mut b = st.launch_builder(&be_.f_exp_shift);
@@ -293,18 +293,16 @@ impl CudaSampler {
       None => residual(be_, sc, key, ctr, n)?,
     }
     self.gather_rows()?;
-    self.log_norm_absorbed += sum.log_mean();
-    self.resamplings += 1;
-    self.generation += 1;
+    self.book.resampled(sum.log_mean());
     self.summary_cache = None;
     Ok(())
   }
 
   /// Rows of every per-walker buffer copied from their ancestors; A = 0.
   fn gather_rows(&mut self) -> Result<()> {
-    let (n, d) = (self.cfg.walkers, self.cfg.dim);
-    let weighted = self.cfg.weighted;
-    let moved = self.phase == super::sampler::Phase::Moved;
+    let (n, d) = (self.book.cfg.walkers, self.book.cfg.dim);
+    let weighted = self.book.cfg.weighted;
+    let moved = self.book.phase == crate::walkers::Phase::Moved;
     let sc = self.resample_scratch.as_mut().expect("allocated");
     let be_ = &self.be;
     let st = &be_.stream;

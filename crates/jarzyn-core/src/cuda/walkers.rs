@@ -1,12 +1,13 @@
-//! [`CudaSampler`], the GPU counterpart of [`crate::Sampler`]: same counters, same noise stream,
-//! same weight update, with the walkers' state on the device.
+//! [`DeviceWalkers`], the GPU counterpart of [`crate::CpuWalkers`]: the same book-keeping (one
+//! [`Book`]), noise stream and weight update, with the walkers' state on the device. The
+//! [`crate::Walkers`] interface over it, with host mirrors, is [`super::CudaWalkers`].
 //!
 //! - Positions, gradients, energies and log-weights live on the device. `positions()`,
 //!   `log_weights()`, `energies()` and `gradients()` copy them back (N d 4 bytes for positions or
 //!   gradients, N 8 for log-weights, over PCIe per call); the `set_*` methods copy in.
 //! - Observations either copy host energies and gradients in ([`Observation::External`]) or take
 //!   what a device energy left in the device buffers ([`Observation::InPlace`], as
-//!   [`CudaSampler::observe_gmm`] does), so a Gaussian-mixture run never leaves the GPU.
+//!   [`DeviceWalkers::observe_gmm`] does), so a Gaussian-mixture run never leaves the GPU.
 //! - Moves and observations are tiled kernels (coalesced; see kernels.cu) whose positions and
 //!   log-weights are meant to equal the CPU's bit for bit; the summary and the resampling use
 //!   parallel reductions and scans, which agree with the CPU to round-off.
@@ -15,12 +16,10 @@ use cudarc::driver::{CudaSlice, PushKernelArg};
 
 use super::backend::{be, blocks, grid, CudaBackend, BLOCK_THREADS, TILE_ELEMS};
 use super::resample::ResampleScratch;
-use super::DeviceInfo;
 use crate::error::{CoreError, Result};
-use crate::philox::{key_from_seed, Counter, Stream};
+use crate::philox::{Counter, Stream};
 use crate::resample::Scheme;
-pub(crate) use crate::sampler::Phase;
-use crate::sampler::{Observation, ObserveReport, SamplerConfig, SamplerCounters};
+use crate::walkers::{check_ess_fraction, check_len, Book, Counters, DeviceInfo, ObserveReport, Observation, Phase, WalkerConfig};
 use crate::weights::{normalized_into, WeightSummary, REDUCE_CHUNK};
 
 /// Per-chunk partials of the log-weight summary (one entry per REDUCE_CHUNK walkers), kept on the
@@ -33,10 +32,9 @@ pub(crate) struct SummaryParts {
   pub chunks: usize,
 }
 
-/// Walkers on the GPU. See the module docs for what is bit-identical to [`crate::Sampler`].
-pub struct CudaSampler {
-  pub(crate) cfg: SamplerConfig,
-  pub(crate) key: [u32; 2],
+/// Walkers on the GPU. See the module docs for what is bit-identical to [`crate::CpuWalkers`].
+pub struct DeviceWalkers {
+  pub(crate) book: Book,
   pub(crate) be: CudaBackend,
   pub(crate) x: CudaSlice<f32>,
   pub(crate) xp: CudaSlice<f32>,
@@ -49,40 +47,17 @@ pub struct CudaSampler {
   pub(crate) resample_scratch: Option<ResampleScratch>,
   pub(crate) gmm: Option<super::gmm::DeviceGmm>,
   pool: rayon::ThreadPool,
-  pub(crate) phase: Phase,
   pub(crate) summary_cache: Option<WeightSummary>,
-  pub(crate) log_norm_absorbed: f64,
-  steps: u64,
-  pub(crate) resamplings: u64,
-  invalid_total: u64,
-  pub(crate) generation: u64,
 }
 
-impl CudaSampler {
-  /// Allocates N x d positions (zero; set them with [`CudaSampler::set_positions`]) on device 0.
-  /// `cfg.threads` sizes the host pool used by [`CudaSampler::normalized_weights`].
-  pub fn new(cfg: SamplerConfig) -> Result<Self> {
-    // Validate exactly as the CPU sampler does (cheap: it allocates nothing large on failure).
-    if cfg.walkers == 0 || cfg.dim == 0 || cfg.walkers > u32::MAX as usize || cfg.dim > u32::MAX as usize {
-      return Err(CoreError::InvalidOption {
-        name: if cfg.walkers == 0 || cfg.walkers > u32::MAX as usize {
-          "walkers"
-        } else {
-          "dim"
-        },
-        reason: "must be a positive integer below 2^32".into(),
-      });
-    }
-    if !(cfg.step_size.is_finite() && cfg.step_size > 0.0) {
-      return Err(CoreError::InvalidOption {
-        name: "stepSize",
-        reason: "must be a finite number > 0".into(),
-      });
-    }
-    let nd = cfg
-      .walkers
-      .checked_mul(cfg.dim)
-      .ok_or(CoreError::OutOfMemory(usize::MAX))?;
+impl DeviceWalkers {
+  /// Allocates N x d positions (zero; set them with [`DeviceWalkers::set_positions`]) on device 0.
+  /// `cfg.threads` sizes the host pool used by [`DeviceWalkers::normalized_weights`].
+  pub fn new(cfg: WalkerConfig) -> Result<Self> {
+    // Validated as on the CPU, before anything is allocated.
+    let book = Book::new(cfg)?;
+    let cfg = book.cfg.clone();
+    let nd = cfg.elements();
     let backend = CudaBackend::new()?;
     let s = &backend.stream;
     let alloc32 = |n: usize| {
@@ -109,15 +84,14 @@ impl CudaSampler {
       chunks,
     };
     let pool = rayon::ThreadPoolBuilder::new()
-      .num_threads(cfg.threads.clamp(1, 1024))
+      .num_threads(cfg.threads)
       .build()
       .map_err(|e| CoreError::InvalidOption {
         name: "threads",
         reason: e.to_string(),
       })?;
-    Ok(CudaSampler {
-      key: key_from_seed(cfg.seed),
-      cfg,
+    Ok(DeviceWalkers {
+      book,
       x,
       xp,
       g,
@@ -130,45 +104,35 @@ impl CudaSampler {
       gmm: None,
       pool,
       be: backend,
-      phase: Phase::Fresh,
       summary_cache: None,
-      log_norm_absorbed: 0.0,
-      steps: 0,
-      resamplings: 0,
-      invalid_total: 0,
-      generation: 0,
     })
   }
 
   pub fn device_info(&self) -> &DeviceInfo {
     &self.be.info
   }
-  pub fn config(&self) -> &SamplerConfig {
-    &self.cfg
+  pub fn config(&self) -> &WalkerConfig {
+    &self.book.cfg
   }
+  /// ULA moves taken so far.
   pub fn steps(&self) -> u64 {
-    self.steps
+    self.book.steps
   }
   pub fn resamplings(&self) -> u64 {
-    self.resamplings
-  }
-  pub fn invalid_total(&self) -> u64 {
-    self.invalid_total
-  }
-  pub fn log_norm_absorbed(&self) -> f64 {
-    self.log_norm_absorbed
+    self.book.resamplings
   }
   /// Changes whenever the walkers' state changes (moves, observations, resamplings, restores,
   /// copies in): the key for host mirrors of the device buffers.
   pub fn generation(&self) -> u64 {
-    self.generation
+    self.book.generation
+  }
+  /// The host pool (normalised weights, host-side evaluations).
+  pub(crate) fn pool(&self) -> &rayon::ThreadPool {
+    &self.pool
   }
   /// Whether walkers have moved since the last observation.
   pub fn move_pending(&self) -> bool {
-    self.phase == Phase::Moved
-  }
-  pub fn has_observation(&self) -> bool {
-    self.phase != Phase::Fresh
+    self.book.phase == Phase::Moved
   }
 
   /// Wait for the device to finish the work queued so far (benchmarks time with it).
@@ -176,103 +140,77 @@ impl CudaSampler {
     self.be.stream.synchronize().map_err(be("synchronize"))
   }
 
-  /// Change the step size between moves, as [`crate::Sampler::set_step_size`].
+  /// Change the step size between moves, as on the CPU.
   pub fn set_step_size(&mut self, h: f64) -> Result<()> {
-    self.phase.check_step_size(h)?;
-    self.cfg.step_size = h;
-    Ok(())
+    self.book.set_step_size(h)
   }
 
   pub(crate) fn fill_log_weights(&mut self, v: f64) -> Result<()> {
-    let n32 = self.cfg.walkers as u32;
+    let n32 = self.book.cfg.walkers as u32;
     let mut b = self.be.stream.launch_builder(&self.be.f_fill_f64);
     b.arg(&mut self.a).arg(&n32).arg(&v);
     // SAFETY: argument list matches jz_fill_f64; a holds N doubles.
-    unsafe { b.launch(grid(self.cfg.walkers as u64)?) }.map_err(be("launch"))?;
+    unsafe { b.launch(grid(self.book.cfg.walkers as u64)?) }.map_err(be("launch"))?;
     Ok(())
   }
 
-  /// As [`crate::Sampler::reinitialize`]: A = 0, log-normaliser 0, the next observation only records.
+  /// As on the CPU: A = 0, log-normaliser 0, the next observation only records.
   pub fn reinitialize(&mut self) -> Result<()> {
     self.fill_log_weights(0.0)?;
-    self.log_norm_absorbed = 0.0;
-    self.phase = Phase::Fresh;
     self.summary_cache = None;
-    self.generation += 1;
+    self.book.reinitialized();
     Ok(())
   }
 
-  /// As [`crate::Sampler::counters`].
-  pub fn counters(&self) -> SamplerCounters {
-    SamplerCounters {
-      steps: self.steps,
-      resamplings: self.resamplings,
-      invalid_total: self.invalid_total,
-      log_norm_absorbed: self.log_norm_absorbed,
-      observed: self.phase == Phase::Observed,
-    }
+  pub fn counters(&self) -> Counters {
+    self.book.counters()
   }
 
-  /// As [`crate::Sampler::restore_counters`], after positions, log-weights, energies and gradients
-  /// were copied in ([`CudaSampler::set_positions`] and friends).
-  pub fn restore_counters(&mut self, c: SamplerCounters) -> Result<()> {
-    c.validate()?;
-    if self.cfg.weighted {
+  /// As on the CPU, after positions, log-weights, energies and gradients were copied in
+  /// ([`DeviceWalkers::set_positions`] and friends).
+  pub fn restore_counters(&mut self, c: Counters) -> Result<()> {
+    self.book.restore(c)?;
+    self.summary_cache = None;
+    if self.book.cfg.weighted {
       // fwd holds U of the last observation between iterations (jz_observe leaves it so).
       let e = self.energies()?;
       let f: Vec<f64> = e.iter().map(|&u| u as f64).collect();
       self.be.stream.memcpy_htod(&f, &mut self.fwd).map_err(be("copy"))?;
-    }
-    self.steps = c.steps;
-    self.resamplings = c.resamplings;
-    self.invalid_total = c.invalid_total;
-    self.log_norm_absorbed = c.log_norm_absorbed;
-    self.phase = if c.observed { Phase::Observed } else { Phase::Fresh };
-    self.summary_cache = None;
-    self.generation += 1;
-    Ok(())
-  }
-
-  fn check_len(name: &'static str, got: usize, expected: usize) -> Result<()> {
-    if got != expected {
-      return Err(CoreError::BadLength { name, got, expected });
     }
     Ok(())
   }
 
   /// Copy positions in (N x d, row-major). Only between iterations (no move pending).
   pub fn set_positions(&mut self, x: &[f32]) -> Result<()> {
-    Self::check_len("positions", x.len(), self.cfg.walkers * self.cfg.dim)?;
-    if self.phase == Phase::Moved {
-      return Err(CoreError::BadState("cannot set positions between move() and observe()"));
-    }
+    check_len("positions", x.len(), self.book.cfg.elements())?;
+    self.book.check_positions_writable()?;
     self.be.stream.memcpy_htod(x, &mut self.x).map_err(be("copy"))?;
-    self.generation += 1;
+    self.book.generation += 1;
     Ok(())
   }
 
   /// Copy the log-weights in (e.g. to continue a CPU run). Invalidates the summary.
   pub fn set_log_weights(&mut self, a: &[f64]) -> Result<()> {
-    Self::check_len("logWeights", a.len(), self.cfg.walkers)?;
+    check_len("logWeights", a.len(), self.book.cfg.walkers)?;
     self.be.stream.memcpy_htod(a, &mut self.a).map_err(be("copy"))?;
     self.summary_cache = None;
-    self.generation += 1;
+    self.book.generation += 1;
     Ok(())
   }
 
   /// Copy energies in (checkpoint restores, or before an [`Observation::InPlace`]).
   pub fn set_energies(&mut self, e: &[f32]) -> Result<()> {
-    Self::check_len("energies", e.len(), self.cfg.walkers)?;
+    check_len("energies", e.len(), self.book.cfg.walkers)?;
     self.be.stream.memcpy_htod(e, &mut self.e).map_err(be("copy"))?;
-    self.generation += 1;
+    self.book.generation += 1;
     Ok(())
   }
 
   /// Copy gradients in (checkpoint restores, or before an [`Observation::InPlace`]).
   pub fn set_gradients(&mut self, g: &[f32]) -> Result<()> {
-    Self::check_len("gradients", g.len(), self.cfg.walkers * self.cfg.dim)?;
+    check_len("gradients", g.len(), self.book.cfg.walkers * self.book.cfg.dim)?;
     self.be.stream.memcpy_htod(g, &mut self.g).map_err(be("copy"))?;
-    self.generation += 1;
+    self.book.generation += 1;
     Ok(())
   }
 
@@ -283,41 +221,41 @@ impl CudaSampler {
   }
   /// Positions, copied back from the device.
   pub fn positions(&self) -> Result<Vec<f32>> {
-    self.dtoh(&self.x, self.cfg.walkers * self.cfg.dim)
+    self.dtoh(&self.x, self.book.cfg.walkers * self.book.cfg.dim)
   }
   /// Log-weights, copied back from the device.
   pub fn log_weights(&self) -> Result<Vec<f64>> {
-    self.dtoh(&self.a, self.cfg.walkers)
+    self.dtoh(&self.a, self.book.cfg.walkers)
   }
   pub fn energies(&self) -> Result<Vec<f32>> {
-    self.dtoh(&self.e, self.cfg.walkers)
+    self.dtoh(&self.e, self.book.cfg.walkers)
   }
   pub fn gradients(&self) -> Result<Vec<f32>> {
-    self.dtoh(&self.g, self.cfg.walkers * self.cfg.dim)
+    self.dtoh(&self.g, self.book.cfg.walkers * self.book.cfg.dim)
   }
 
   /// Walkers per move/observe tile, or None when one row is longer than a tile (then the
   /// one-thread-per-walker kernels run).
   fn walkers_per_tile(&self) -> Option<u32> {
-    (self.cfg.dim <= TILE_ELEMS).then(|| (TILE_ELEMS / self.cfg.dim).min(self.cfg.walkers) as u32)
+    (self.book.cfg.dim <= TILE_ELEMS).then(|| (TILE_ELEMS / self.book.cfg.dim).min(self.book.cfg.walkers) as u32)
   }
 
   /// One ULA step with the last observed gradient, noise from the same Philox counters as the CPU.
   pub fn move_walkers(&mut self) -> Result<()> {
-    self.phase.check_move()?;
-    let h = self.cfg.step_size;
+    self.book.check_move()?;
+    let h = self.book.cfg.step_size;
     let (hf, sf, qh) = (h as f32, (2.0 * h).sqrt() as f32, 0.25 * h);
-    let ctr = Counter::new(Stream::Noise, self.steps);
-    let n = self.cfg.walkers;
-    let (n32, d32, wt) = (n as u32, self.cfg.dim as u32, self.cfg.weighted as i32);
+    let ctr = Counter::new(Stream::Noise, self.book.steps);
+    let n = self.book.cfg.walkers;
+    let (n32, d32, wt) = (n as u32, self.book.cfg.dim as u32, self.book.cfg.weighted as i32);
     let wpt = self.walkers_per_tile();
     let s = &self.be.stream;
     let mut b = s.launch_builder(match wpt {
       Some(_) => &self.be.f_move,
       None => &self.be.f_move_rows,
     });
-    b.arg(&self.key[0])
-      .arg(&self.key[1])
+    b.arg(&self.book.key[0])
+      .arg(&self.book.key[1])
       .arg(&ctr.c2)
       .arg(&ctr.c3)
       .arg(&n32)
@@ -342,9 +280,7 @@ impl CudaSampler {
     // SAFETY: argument list matches jz_move (with wpt) / jz_move_rows; buffers sized N x d / N
     // (xp, fwd unused unweighted); the tiled kernel runs BLOCK_THREADS = TILE_THREADS threads.
     unsafe { b.launch(cfg) }.map_err(be("launch"))?;
-    self.steps += 1;
-    self.generation += 1;
-    self.phase = Phase::Moved;
+    self.book.moved();
     Ok(())
   }
 
@@ -352,10 +288,10 @@ impl CudaSampler {
   /// [`Observation::External`] copies host arrays to the device first; [`Observation::InPlace`]
   /// uses what the device buffers hold (a device energy's output, or `set_energies`/`set_gradients`).
   pub fn observe(&mut self, obs: Observation<'_>) -> Result<ObserveReport> {
-    let (n, d) = (self.cfg.walkers, self.cfg.dim);
+    let (n, d) = (self.book.cfg.walkers, self.book.cfg.dim);
     if let Observation::External { energy, grad } = obs {
-      Self::check_len("energy", energy.len(), n)?;
-      Self::check_len("grad", grad.len(), n * d)?;
+      check_len("energy", energy.len(), n)?;
+      check_len("grad", grad.len(), n * d)?;
       let s = self.be.stream.clone();
       s.memcpy_htod(energy, &mut self.e).map_err(be("copy"))?;
       s.memcpy_htod(grad, &mut self.g).map_err(be("copy"))?;
@@ -365,12 +301,12 @@ impl CudaSampler {
 
   /// The weight update of an observation whose energies and gradients are in the device buffers.
   pub(crate) fn update_weights(&mut self) -> Result<ObserveReport> {
-    let n = self.cfg.walkers;
+    let n = self.book.cfg.walkers;
     let s = self.be.stream.clone();
     s.memset_zeros(&mut self.counts).map_err(be("memset"))?;
-    let (n32, d32) = (n as u32, self.cfg.dim as u32);
-    let qh = 0.25 * self.cfg.step_size;
-    let (wt, ph) = (self.cfg.weighted as i32, self.phase as i32);
+    let (n32, d32) = (n as u32, self.book.cfg.dim as u32);
+    let qh = 0.25 * self.book.cfg.step_size;
+    let (wt, ph) = (self.book.cfg.weighted as i32, self.book.phase as i32);
     let wpt = self.walkers_per_tile();
     let mut b = s.launch_builder(match wpt {
       Some(_) => &self.be.f_observe,
@@ -401,9 +337,7 @@ impl CudaSampler {
       newly_invalid: c[0] as usize,
       invalid: c[1] as usize,
     };
-    self.invalid_total += report.newly_invalid as u64;
-    self.phase = Phase::Observed;
-    self.generation += 1;
+    self.book.observed(report.newly_invalid);
     self.summary_cache = None;
     if report.invalid == n {
       return Err(CoreError::AllWalkersInvalid { invalid: n, walkers: n });
@@ -413,7 +347,7 @@ impl CudaSampler {
 
   /// Fill the per-chunk summary partials on the device (chunks of REDUCE_CHUNK walkers, as the CPU).
   pub(crate) fn summary_parts(&mut self) -> Result<()> {
-    let (n32, c32) = (self.cfg.walkers as u32, REDUCE_CHUNK as u32);
+    let (n32, c32) = (self.book.cfg.walkers as u32, REDUCE_CHUNK as u32);
     let p = &mut self.parts;
     let mut b = self.be.stream.launch_builder(&self.be.f_summary);
     b.arg(&self.a)
@@ -443,13 +377,13 @@ impl CudaSampler {
       st.clone_dtoh(&p.s2).map_err(be("copy"))?,
       st.clone_dtoh(&p.zero).map_err(be("copy"))?,
     );
-    let sum = combine_partials(self.cfg.walkers, &pm, &ps, &ps2, &pz);
+    let sum = combine_partials(self.book.cfg.walkers, &pm, &ps, &ps2, &pz);
     self.summary_cache = Some(sum);
     Ok(sum)
   }
 
   pub fn log_normalizer_ratio(&mut self) -> Result<f64> {
-    Ok(self.log_norm_absorbed + self.summary()?.log_mean())
+    Ok(self.book.log_norm_absorbed + self.summary()?.log_mean())
   }
 
   /// Normalised weights, computed on the host from copied-back log-weights.
@@ -468,23 +402,18 @@ impl CudaSampler {
   }
 
   /// Resample on the device (see [`super::resample`]) and return the ancestors (copied back:
-  /// N 4 bytes; [`CudaSampler::maybe_resample`] does not copy them).
+  /// N 4 bytes; [`DeviceWalkers::maybe_resample`] does not copy them).
   pub fn resample(&mut self, scheme: Scheme) -> Result<Vec<usize>> {
     self.resample_on_device(scheme)?;
     let anc = self.resample_scratch.as_ref().expect("allocated by resample_on_device");
     let v = self.be.stream.clone_dtoh(&anc.anc).map_err(be("copy"))?;
-    Ok(v[..self.cfg.walkers].iter().map(|&i| i as usize).collect())
+    Ok(v[..self.book.cfg.walkers].iter().map(|&i| i as usize).collect())
   }
 
   /// Resample when ESS < ess_fraction * N. Returns whether it did.
   pub fn maybe_resample(&mut self, ess_fraction: f64, scheme: Scheme) -> Result<bool> {
-    if !(ess_fraction.is_finite() && (0.0..=1.0).contains(&ess_fraction)) {
-      return Err(CoreError::InvalidOption {
-        name: "essFraction",
-        reason: "must be a number in [0, 1]".into(),
-      });
-    }
-    if self.summary()?.ess() < ess_fraction * self.cfg.walkers as f64 {
+    check_ess_fraction(ess_fraction)?;
+    if self.summary()?.ess() < ess_fraction * self.book.cfg.walkers as f64 {
       self.resample_on_device(scheme)?;
       Ok(true)
     } else {

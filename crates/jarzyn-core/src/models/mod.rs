@@ -1,0 +1,3 @@
+//! Native energies ([`crate::Energy`] implementations).
+
+pub mod gmm;
