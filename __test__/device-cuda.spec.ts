@@ -19,8 +19,9 @@ import test from 'ava'
 
 import { Sampler, Trainer, cudaStatus, fillNormals } from '../ts/index'
 import type { SamplerOptions } from '../ts/index'
-import { assertSameBits, throwsJarzyn } from './helpers'
+import { throwsJarzyn } from './helpers'
 import { JsGaussianEnergy, gmmTrainerOptions, smallGmm, tempDir } from './train-helpers'
+import { assertSameBits } from './bits'
 
 type Kind = 'emulated' | 'cuda'
 const KINDS: Kind[] = ['emulated', 'cuda']

@@ -10,8 +10,9 @@ import test from 'ava'
 
 import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, PAPER_GMM_CONFIG, Sampler, Trainer, cudaStatus, fillNormals, runGmmExperiment } from '../ts/index'
 import type { SamplerDevice } from '../ts/index'
-import { assertSameBits, throwsJarzyn } from './helpers'
+import { throwsJarzyn } from './helpers'
 import { gmmTrainerOptions, smallGmm } from './train-helpers'
+import { assertSameBits } from './bits'
 
 const status = cudaStatus()
 /** Tests of the fallback: only where CUDA cannot run (everywhere we test, so far). */
