@@ -14,10 +14,10 @@ import test from 'ava'
 
 import { Trainer } from '../ts/index'
 import { readCheckpoint } from '../ts/checkpoint'
+import { SplitMix64 } from '../ts/splitmix'
+import { assertSameBits, bitsJson } from './bits'
 import { crashRunOptions } from './fixtures/crash-run'
 import { collect, statsWithoutTime, tempDir } from './train-helpers'
-import { SplitMix64 } from '../ts/rand'
-import { assertSameBits, bitsJson } from './bits'
 
 const KILLS = 50
 const CHILD = join(__dirname, 'fixtures', 'save-loop.ts')

@@ -4,7 +4,7 @@
  * @module
  */
 import { GaussianMixtureEnergy } from '../gmm'
-import { fillNormals } from '../rng'
+import { fillNormals } from '../normals'
 import { Trainer, type IterationStats, type Method } from '../trainer'
 import type { ResampleScheme } from '../sampler'
 import { deviceOption, type SamplerDevice } from '../device'
