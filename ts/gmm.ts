@@ -11,27 +11,9 @@ import type { Profiler } from './profiler'
 import { Sampler, seedOption, type ObserveReport } from './sampler'
 import { intOption, knownKeys, pointsArray, typedArray, describe as describeValue } from './validate'
 import { availableParallelism, cpus } from 'node:os'
+import type { GaussianMixtureOptions } from './gmm-options'
 
-/** Options of {@link GaussianMixtureEnergy}. */
-export interface GaussianMixtureOptions {
-  /** Dimension d. */
-  dim: number
-  /** Initial means, one array of length d per component (K components). */
-  means: ArrayLike<number>[]
-  /** Initial log-weight offsets z_i (default 0). Mixture weight i is proportional to s_i^d exp(-z_i). */
-  logWeights?: ArrayLike<number>
-  /** Initial log-scales log s_i (default 0: unit covariance). */
-  logScales?: ArrayLike<number>
-  /**
-   * Which parameters are learned: `'means'`, `'logWeights'`, `'logScales'`. Default means and
-   * log-weights. `fixed` pins single entries, e.g. the paper's z_1 = 0: `{ logWeights: [0] }`.
-   */
-  learn?: ('means' | 'logWeights' | 'logScales')[]
-  /** Entries held fixed within learned groups, by component index. */
-  fixed?: Partial<Record<'means' | 'logWeights' | 'logScales', number[]>>
-  /** Threads for data-side computations (default: CPUs). */
-  threads?: number
-}
+export type { GaussianMixtureOptions }
 
 const GROUPS = ['means', 'logWeights', 'logScales'] as const
 
