@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 
 import { Trainer, type TrainerOptions } from '../ts/index'
-import { readCheckpoint, writeCheckpoint } from '../ts/checkpoint'
+import { readCheckpoint, writeCheckpoint } from '../ts/train/checkpoint-file'
 import { throwsJarzyn } from './helpers'
 import { collect, gmmTrainerOptions, smallGmm, statsWithoutTime, tempDir } from './train-helpers'
 import { assertSameBits, bitsJson, sameBits } from './bits'

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import { Trainer } from '../ts/index'
-import { readCheckpoint } from '../ts/checkpoint'
+import { readCheckpoint } from '../ts/train/checkpoint-file'
 import { SplitMix64 } from '../ts/splitmix'
 import { assertSameBits, bitsJson } from './bits'
 import { crashRunOptions } from './fixtures/crash-run'

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 
 import { PAPER_GMM_CONFIG, runGmmExperiment, validateGmmConfig, type GmmConfig, type GmmResult } from '../experiments/gmm'
 import { writeGmmReport } from '../report/gmm-report'
-import type { Method } from '../trainer'
+import type { Method } from '../train/options'
 import { RESAMPLE_SCHEMES, type ResampleScheme } from '../sampler'
 import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../device'
 import { Progress } from './progress'

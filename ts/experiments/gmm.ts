@@ -5,7 +5,9 @@
  */
 import { GaussianMixtureEnergy } from '../gmm'
 import { fillNormals } from '../normals'
-import { Trainer, type IterationStats, type Method } from '../trainer'
+import { Trainer } from '../trainer'
+import type { Method } from '../train/options'
+import type { IterationStats } from '../train/step'
 import type { ResampleScheme } from '../sampler'
 import { deviceOption, type SamplerDevice } from '../device'
 import type { Timings } from '../profiler'
