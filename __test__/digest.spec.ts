@@ -12,7 +12,8 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
-import { Sampler, Trainer, fillNormals, initTensorflow, mlpEnergy, runGmmExperiment, PAPER_GMM_CONFIG } from '../ts/index'
+import { Sampler, Trainer, fillNormals, initTensorflow, mlpEnergy } from '../ts/index'
+import { runGmmExperiment, PAPER_GMM_CONFIG } from '../ts/experiments'
 import type { TrainerOptions } from '../ts/index'
 import { gridArray } from './tf-helpers'
 import { gmmTrainerOptions, smallGmm, statsWithoutTime } from './train-helpers'

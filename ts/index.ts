@@ -1,7 +1,9 @@
 /**
  * jarzyn: energy-based models trained with Jarzynski-weighted Langevin walkers
- * (Carbone, Hua, Coste & Vanden-Eijnden, NeurIPS 2023).
+ * (Carbone, Hua, Coste & Vanden-Eijnden, NeurIPS 2023). The paper's experiments, their reports and
+ * SVG plots are in `jarzyn/experiments`.
  * @packageDocumentation
+ * @module jarzyn
  */
 export { Sampler, RESAMPLE_SCHEMES } from './sampler'
 export type { SamplerOptions, ResampleScheme, WeightSummary, ObserveReport, MaybeResampleOptions } from './sampler'
@@ -21,11 +23,6 @@ export type { Energy, ParamInfo, SurrogateGrad } from './energy'
 export { Optimizer, scheduleFactor } from './optim'
 export type { OptimizerOptions, Schedule, OptimizerState } from './optim'
 export { Profiler, SECTIONS } from './profiler'
-export { linePlot, scatterPlot, heatmapPlot, PALETTE } from './report/svg'
-export type { Series, ChartOptions, Cloud, HeatmapOptions } from './report/svg'
-export { runGmmExperiment, PAPER_GMM_CONFIG, dataMixture, initialModel } from './experiments/gmm'
-export type { GmmConfig, GmmResult, GmmSeries, GmmProgress } from './experiments/gmm'
-export { writeGmmReport } from './report/gmm-report'
 export type { Section, Timings } from './profiler'
 export { initTensorflow, availableTfBackends, TF_BACKENDS } from './tf/backend'
 export type { InitTensorflowOptions, TensorflowHandle, TfBackendName } from './tf/backend'

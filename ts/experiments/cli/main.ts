@@ -3,9 +3,9 @@
  * The `jarzyn` command.
  * @module
  */
-import { isJarzynError } from '../errors'
-import { defaultThreads } from '../threads'
-import { gmmCommand } from './gmm-command'
+import { isJarzynError } from '../../errors'
+import { defaultThreads } from '../../threads'
+import { gmmCommand } from '../gmm/command'
 import { UsageError } from './usage'
 
 const HELP = `Usage: jarzyn <command> [options]

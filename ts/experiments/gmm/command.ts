@@ -6,13 +6,13 @@ import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { PAPER_GMM_CONFIG, runGmmExperiment, validateGmmConfig, type GmmConfig, type GmmResult } from '../experiments/gmm'
-import { writeGmmReport } from '../report/gmm-report'
-import type { Method } from '../train/options'
-import { RESAMPLE_SCHEMES, type ResampleScheme } from '../sampler'
-import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../device'
-import { Progress } from './progress'
-import { UsageError } from './usage'
+import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../../device'
+import { RESAMPLE_SCHEMES, type ResampleScheme } from '../../sampler'
+import type { Method } from '../../train/options'
+import { Progress } from '../cli/progress'
+import { UsageError } from '../cli/usage'
+import { PAPER_GMM_CONFIG, runGmmExperiment, validateGmmConfig, type GmmConfig, type GmmResult } from './experiment'
+import { writeGmmReport } from './report'
 
 export const GMM_HELP = `Usage: jarzyn gmm [options]
 
