@@ -7,7 +7,8 @@ import test from 'ava'
 
 import { Sampler, fillNormals, isJarzynError } from '../ts/index'
 import type { SamplerOptions } from '../ts/index'
-import { assertSameBits, detached, throwsJarzyn } from './helpers'
+import { detached, throwsJarzyn } from './helpers'
+import { assertSameBits } from './bits'
 
 const N = 16
 const D = 3

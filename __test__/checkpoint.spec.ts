@@ -10,9 +10,10 @@ import { join } from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 
 import { Trainer, type TrainerOptions } from '../ts/index'
-import { readCheckpoint, writeCheckpoint } from '../ts/checkpoint'
+import { readCheckpoint, writeCheckpoint } from '../ts/train/checkpoint-file'
 import { throwsJarzyn } from './helpers'
-import { bitsJson, collect, gmmTrainerOptions, sameBytes, smallGmm, statsWithoutTime, tempDir } from './train-helpers'
+import { collect, gmmTrainerOptions, smallGmm, statsWithoutTime, tempDir } from './train-helpers'
+import { assertSameBits, bitsJson, sameBits } from './bits'
 
 const G = smallGmm({ dim: 3, n: 200, means: [-4, 3], weights: [0.25, 0.75] })
 
@@ -47,14 +48,14 @@ async function checkResume(t: ExecutionContext, extra: Partial<TrainerOptions>, 
       break
     }
   }
-  t.true(sameBytes(resumed.energy.getParams(), straight.energy.getParams()), 'parameters differ')
+  assertSameBits(t, resumed.energy.getParams(), straight.energy.getParams(), 'parameters')
   t.is(resumed.samplers.length, straight.samplers.length)
   straight.samplers.forEach((s, b) => {
     const r = resumed.samplers[b]
-    t.true(sameBytes(r.positions, s.positions), `group ${b}: positions differ`)
-    t.true(sameBytes(r.logWeights, s.logWeights), `group ${b}: log-weights differ`)
-    t.true(sameBytes(r.energies, s.energies), `group ${b}: energies differ`)
-    t.true(sameBytes(r.gradients, s.gradients), `group ${b}: gradients differ`)
+    assertSameBits(t, r.positions, s.positions, `group ${b}: positions`)
+    assertSameBits(t, r.logWeights, s.logWeights, `group ${b}: log-weights`)
+    assertSameBits(t, r.energies, s.energies, `group ${b}: energies`)
+    assertSameBits(t, r.gradients, s.gradients, `group ${b}: gradients`)
     t.is(r.steps, s.steps)
     t.is(r.resamplings, s.resamplings)
     t.true(Object.is(r.logNormalizerRatio(), s.logNormalizerRatio()))
@@ -192,14 +193,14 @@ test('atomic save: a write that fails mid-way keeps the previous checkpoint load
   }
   t.is(thrown, boom, 'the write failure propagates')
   t.true(calls >= 2, `writeSync was called ${calls} times: the patch did not take effect`)
-  t.true(readFileSync(path).equals(good), 'the previous checkpoint was modified')
+  assertSameBits(t, readFileSync(path), good, 'the previous checkpoint')
   t.deepEqual(readdirSync(dir), ['run.ckpt'], 'a temporary file was left behind')
   const back = Trainer.resume(path, gmmTrainerOptions(G))
   t.is(back.iteration, 5)
   back.dispose()
   // And a save after the failure works and replaces the old checkpoint.
   tr.save(path)
-  t.false(readFileSync(path).equals(good))
+  t.false(sameBits(readFileSync(path), good))
   t.deepEqual(readdirSync(dir), ['run.ckpt'])
   const later = Trainer.resume(path, gmmTrainerOptions(G))
   t.is(later.iteration, 10)
@@ -256,7 +257,7 @@ test('a checkpoint refused late (bad counters, NaN parameters or log-weights) le
     const before = opts.energy.getParams()
     const e = throwsJarzyn(t, () => Trainer.resume(path, opts), Error, 'ERR_JARZYN_BAD_CHECKPOINT', label)
     t.regex(String(e?.message), why, label)
-    t.true(sameBytes(opts.energy.getParams(), before), `${label}: the energy's parameters changed`)
+    assertSameBits(t, opts.energy.getParams(), before, `${label}: the energy's parameters`)
     // The energy still trains from where it was.
     const fresh = new Trainer({ ...opts, seed: 5 })
     await collect(fresh, 2)

@@ -13,10 +13,11 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import { Trainer } from '../ts/index'
-import { readCheckpoint } from '../ts/checkpoint'
+import { readCheckpoint } from '../ts/train/checkpoint-file'
+import { SplitMix64 } from '../ts/splitmix'
+import { assertSameBits, bitsJson } from './bits'
 import { crashRunOptions } from './fixtures/crash-run'
-import { bitsJson, collect, sameBytes, statsWithoutTime, tempDir } from './train-helpers'
-import { SplitMix64 } from '../ts/rand'
+import { collect, statsWithoutTime, tempDir } from './train-helpers'
 
 const KILLS = 50
 const CHILD = join(__dirname, 'fixtures', 'save-loop.ts')
@@ -83,9 +84,9 @@ test(`SIGKILL during save, ${KILLS} times in a row: the file on disk is always t
   for (let k = 0; k < extra; k++) {
     t.is(bitsJson(statsWithoutTime(tail[k])), bitsJson(statsWithoutTime(ref[onDisk + k])), `iteration ${onDisk + k}: stats differ`)
   }
-  t.true(sameBytes(resumed.energy.getParams(), straight.energy.getParams()), 'parameters differ')
-  t.true(sameBytes(resumed.samplers[0].positions, straight.samplers[0].positions), 'positions differ')
-  t.true(sameBytes(resumed.samplers[0].logWeights, straight.samplers[0].logWeights), 'log-weights differ')
+  assertSameBits(t, resumed.energy.getParams(), straight.energy.getParams(), 'parameters')
+  assertSameBits(t, resumed.samplers[0].positions, straight.samplers[0].positions, 'positions')
+  assertSameBits(t, resumed.samplers[0].logWeights, straight.samplers[0].logWeights, 'log-weights')
   // The next save removes the temporary files the killed writers left.
   resumed.save(path)
   t.deepEqual(readdirSync(dir), ['run.ckpt'])

@@ -14,8 +14,9 @@ import test from 'ava'
 
 import { Sampler, Trainer, cudaStatus, fillNormals } from '../ts/index'
 import type { SamplerOptions } from '../ts/index'
-import { assertSameBits, throwsJarzyn } from './helpers'
+import { throwsJarzyn } from './helpers'
 import { JsGaussianEnergy, gmmTrainerOptions, smallGmm, tempDir } from './train-helpers'
+import { assertSameBits } from './bits'
 
 const status = cudaStatus()
 

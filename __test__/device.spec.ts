@@ -8,10 +8,12 @@
  */
 import test from 'ava'
 
-import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, PAPER_GMM_CONFIG, Sampler, Trainer, cudaStatus, fillNormals, runGmmExperiment } from '../ts/index'
+import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, Sampler, Trainer, cudaStatus, fillNormals } from '../ts/index'
+import { PAPER_GMM_CONFIG, runGmmExperiment } from '../ts/experiments'
 import type { SamplerDevice } from '../ts/index'
-import { assertSameBits, throwsJarzyn } from './helpers'
+import { throwsJarzyn } from './helpers'
 import { gmmTrainerOptions, smallGmm } from './train-helpers'
+import { assertSameBits } from './bits'
 
 const status = cudaStatus()
 /** Tests of the fallback: only where CUDA cannot run (everywhere we test, so far). */

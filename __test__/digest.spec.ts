@@ -12,10 +12,12 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
-import { Sampler, Trainer, fillNormals, initTensorflow, mlpEnergy, runGmmExperiment, PAPER_GMM_CONFIG } from '../ts/index'
+import { Sampler, Trainer, fillNormals, initTensorflow, mlpEnergy } from '../ts/index'
+import { runGmmExperiment, PAPER_GMM_CONFIG } from '../ts/experiments'
 import type { TrainerOptions } from '../ts/index'
 import { gridArray } from './tf-helpers'
-import { bitsJson, gmmTrainerOptions, smallGmm, statsWithoutTime } from './train-helpers'
+import { gmmTrainerOptions, smallGmm, statsWithoutTime } from './train-helpers'
+import { bitsJson } from './bits'
 
 const FILE = join(__dirname, 'digests.json')
 const RECORD = process.env.JARZYN_RECORD_DIGESTS === '1'

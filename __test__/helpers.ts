@@ -1,6 +1,6 @@
 /**
  * Shared helpers of the JS test suite: an exactly solvable Gaussian schedule, weighted statistics
- * with their standard errors, bit-level comparisons and typed error assertions.
+ * with their standard errors and typed error assertions (bit-level comparisons: bits.ts).
  */
 import type { ExecutionContext } from 'ava'
 
@@ -198,23 +198,6 @@ export function offspring(ancestors: Uint32Array, n: number): Float64Array {
   const c = new Float64Array(n)
   for (const a of ancestors) c[a] += 1
   return c
-}
-
-// ---------------------------------------------------------------------------------------------
-// Bits
-
-/** Index of the first element whose bit pattern differs, or -1 (NaN payloads and -0 count). */
-export function firstBitDifference(a: Float32Array | Float64Array, b: Float32Array | Float64Array): number {
-  if (a.length !== b.length || a.constructor !== b.constructor) return 0
-  const wa = a instanceof Float64Array ? new BigUint64Array(a.buffer, a.byteOffset, a.length) : new Uint32Array(a.buffer, a.byteOffset, a.length)
-  const wb = b instanceof Float64Array ? new BigUint64Array(b.buffer, b.byteOffset, b.length) : new Uint32Array(b.buffer, b.byteOffset, b.length)
-  for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return i
-  return -1
-}
-
-export function assertSameBits(t: ExecutionContext, a: Float32Array | Float64Array, b: Float32Array | Float64Array, what: string): void {
-  const i = firstBitDifference(a, b)
-  t.is(i, -1, `${what}: first bit difference at index ${i} (${a[i]} vs ${b[i]})`)
 }
 
 // ---------------------------------------------------------------------------------------------

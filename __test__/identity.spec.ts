@@ -18,9 +18,10 @@
  */
 import test from 'ava'
 
-import { linearSchedule, logZSeEve, plainMean, runSchedule, weightedMean, weightedMeanEve, assertSameBits } from './helpers'
+import { linearSchedule, logZSeEve, plainMean, runSchedule, weightedMean, weightedMeanEve } from './helpers'
 import type { ScheduleRun } from './helpers'
 import type { ResampleScheme } from '../ts/index'
+import { assertSameBits } from './bits'
 
 const N = 16384
 const D = 2

@@ -6,7 +6,7 @@ import test from 'ava'
 
 import { Optimizer, scheduleFactor, type OptimizerOptions, type Schedule } from '../ts/index'
 import { throwsJarzyn } from './helpers'
-import { sameBytes } from './train-helpers'
+import { assertSameBits } from './bits'
 
 const close = (a: number, b: number, tol = 1e-15) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b))
 
@@ -165,7 +165,7 @@ test('state()/restore(): a restored optimiser continues bit-identically; mismatc
     c.restore(st)
     t.is(c.iteration, 3)
     for (const g of grads.slice(3)) c.step(pb, g)
-    t.true(sameBytes(pa, pb), `${options.type}: ${Array.from(pa)} vs ${Array.from(pb)}`)
+    assertSameBits(t, pa, pb, `${options.type}: ${Array.from(pa)} vs ${Array.from(pb)}`)
     t.deepEqual(c.state(), a.state())
     // state() is a copy.
     const s2 = c.state()

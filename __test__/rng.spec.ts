@@ -5,7 +5,7 @@
 import test from 'ava'
 
 import { fillNormals } from '../ts/index'
-import { assertSameBits } from './helpers'
+import { assertSameBits } from './bits'
 
 /** Mean of f over the sample and its standard error. */
 function est(z: Float32Array, f: (v: number, i: number) => number): { mean: number; se: number } {

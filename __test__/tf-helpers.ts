@@ -3,7 +3,7 @@
  * grid (so that x +- h is exact in float32), and a fourth-order central difference.
  */
 import { availableTfBackends, type TfBackendName } from '../ts/index'
-import { SplitMix64 } from '../ts/rand'
+import { SplitMix64 } from '../ts/splitmix'
 
 /** cpu and wasm always; tensorflow only where @tensorflow/tfjs-node loads (else skipped). */
 export const BACKENDS: { name: TfBackendName; available: boolean }[] = (() => {

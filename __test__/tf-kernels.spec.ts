@@ -67,7 +67,7 @@ for (const stride of [1, 2, [2, 1]] as (number | [number, number])[]) {
         const dW = run('Conv2DBackpropFilter', { x, dy }, { filterShape: W_SHAPE })
         if (!formulas) return [dW]
         const dx = run('Conv2DBackpropInput', { dy, filter: w }, { inputShape: X_SHAPE })
-        return [dW, conv2dFilterGrad(tf, x, dy, W_SHAPE, stride, pad), dx, conv2dInputGrad(tf, dy, w, X_SHAPE, stride, pad)]
+        return [dW, conv2dFilterGrad(tf, x, dy, W_SHAPE, { strides: stride, pad }), dx, conv2dInputGrad(tf, dy, w, X_SHAPE, { strides: stride, pad })]
       }
       const ref = await on('cpu', (tf) => kernels(tf, true))
       const wasmKernel = await on('wasm', (tf) => kernels(tf, false))

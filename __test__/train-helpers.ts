@@ -1,7 +1,7 @@
 /**
  * Helpers of the training-layer tests: small Gaussian-mixture trainers, a plain-JavaScript energy
- * that can be made to go non-finite on demand, byte-level comparisons of typed arrays and stats,
- * and temporary folders.
+ * that can be made to go non-finite on demand, stats without their timings, and temporary folders
+ * (bit-level comparisons: bits.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -212,31 +212,10 @@ export async function collect(trainer: Trainer, iterations: number, signal?: Abo
   return out
 }
 
-/** Whether two typed arrays hold the same bytes (NaN payloads and -0 count). */
-export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.constructor !== b.constructor || a.byteLength !== b.byteLength) return false
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
-}
-
 /** The stats without the fields that measure time. */
 export function statsWithoutTime(s: IterationStats): Omit<IterationStats, 'timings' | 'elapsed'> {
   const { timings: _t, elapsed: _e, ...rest } = s
   return rest
-}
-
-/**
- * Canonical text of a value in which every number is written by its exact float64 bits, so that
- * comparing two of them is a bit-for-bit comparison (deepEqual treats -0 and 0 alike).
- */
-export function bitsJson(v: unknown): string {
-  const buf = new DataView(new ArrayBuffer(8))
-  return JSON.stringify(v, (_k, x) => {
-    if (typeof x === 'number') {
-      buf.setFloat64(0, x)
-      return `f64:${buf.getBigUint64(0).toString(16)}`
-    }
-    return x
-  })
 }
 
 /** Assert that an async action rejects with a jarzyn error of exactly `Class` and `code`; returns it. */

@@ -22,7 +22,7 @@
  */
 import test from 'ava'
 
-import { PAPER_GMM_CONFIG, runGmmExperiment, type GmmConfig, type GmmResult } from '../ts/experiments/gmm'
+import { PAPER_GMM_CONFIG, runGmmExperiment, type GmmConfig, type GmmResult } from '../ts/experiments'
 
 const SMALL: Partial<GmmConfig> = {
   methods: ['jarzynski', 'pcd', 'cd'],

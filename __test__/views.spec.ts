@@ -5,7 +5,7 @@
 import test from 'ava'
 
 import { Sampler, fillNormals } from '../ts/index'
-import { assertSameBits } from './helpers'
+import { assertSameBits } from './bits'
 
 function quadratic(x: Float32Array, e: Float32Array, g: Float32Array, d: number, shift: number): void {
   for (let i = 0; i < e.length; i++) {

@@ -8,7 +8,8 @@
 import test from 'ava'
 
 import { Sampler, fillNormals } from '../ts/index'
-import { assertSameBits, logMeanExp } from './helpers'
+import { logMeanExp } from './helpers'
+import { assertSameBits } from './bits'
 
 const N = 2000
 const D = 3

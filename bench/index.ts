@@ -12,6 +12,8 @@ import './preflight'
 
 import { cpus, loadavg, totalmem } from 'node:os'
 
+import { defaultThreads } from '../ts/threads'
+
 import { measureBandwidth, type BandwidthResult } from './bandwidth'
 import { measureRss, measureTfRss, RSS_GROWTH_LIMIT, RSS_RELATIVE_LIMIT, type RssResult } from './memory'
 import { measureNormals, NS_PER_NORMAL_TARGET, type NormalsResult } from './normals'
@@ -25,14 +27,14 @@ import {
 } from './sampler'
 import { benchGpu, gpuLines } from './gpu'
 import { benchGmmRun, benchMlpStep } from './training'
-import { gcAvailable, now, progress, r4, si, table, threadsAll } from './util'
+import { gcAvailable, now, progress, r4, si, table } from './util'
 
 const MEMORY_LIMIT = 2.5e9
 
 async function main(): Promise<void> {
   const t0 = now()
   const quick = process.env.BENCH_QUICK === '1'
-  const all = threadsAll()
+  const all = defaultThreads()
   const threadCounts = all > 1 ? [all, 1] : [1]
   const cpu = cpus()[0]?.model ?? 'unknown CPU'
   const loadStart = loadavg()[0]

@@ -3,7 +3,8 @@
  * walkers, the sampler's share of a step, and the Gaussian-mixture experiment's run time and split.
  * @module
  */
-import { PAPER_GMM_CONFIG, Trainer, initTensorflow, mlpEnergy, runGmmExperiment, fillNormals, type Timings } from '../ts/index'
+import { Trainer, initTensorflow, mlpEnergy, fillNormals, type Timings } from '../ts/index'
+import { PAPER_GMM_CONFIG, runGmmExperiment } from '../ts/experiments'
 
 /** One method's timing on the MLP energy. */
 export interface MlpStepResult {

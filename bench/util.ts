@@ -2,7 +2,6 @@
  * Timing, memory and output helpers of the benchmark.
  * @module
  */
-import { availableParallelism, cpus } from 'node:os'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 
@@ -57,10 +56,6 @@ export function rss(): number {
 /** Progress to stderr (stdout carries only the table and the JSON line). */
 export function progress(msg: string): void {
   process.stderr.write(`[bench ${process.uptime().toFixed(1).padStart(6)} s] ${msg}\n`)
-}
-
-export function threadsAll(): number {
-  return typeof availableParallelism === 'function' ? availableParallelism() : cpus().length
 }
 
 /** 1234567 -> "1.23e6"-like engineering strings for the table. */

@@ -3,7 +3,8 @@
 //   node --import tsx examples/tf-mlp-2d.ts [iterations] [out.svg]
 import { writeFileSync } from 'node:fs'
 
-import { Trainer, heatmapPlot, initTensorflow, mlpEnergy, fillNormals } from 'jarzyn'
+import { Trainer, initTensorflow, mlpEnergy, fillNormals } from 'jarzyn'
+import { heatmapPlot } from 'jarzyn/experiments'
 
 const iterations = Number(process.argv[2] ?? 300)
 const out = process.argv[3] ?? 'tf-mlp-2d.svg'

@@ -10,7 +10,8 @@
 //    touched), then both are packed with `npm pack`.
 // 3. In a fresh temporary folder, with a PATH that has no cargo/rustc, `npm install` both tarballs,
 //    type-check a TypeScript training script with `tsc --strict` (module node16), run it, load the
-//    package with `import` and `require`, run `npx jarzyn gmm ... --json` and parse its output.
+//    package and its `jarzyn/experiments` entry with `import` and `require`, run
+//    `npx jarzyn gmm ... --json` and parse its output.
 // 4. With the platform package deleted, `require('jarzyn')` fails with ERR_JARZYN_NO_NATIVE naming it.
 //
 // Prints one PASS/FAIL line per check and exits non-zero when any fails. Environment:
@@ -136,7 +137,8 @@ console.log(`pack check: ${pkg.name}@${pkg.version}, host ${abi}, node ${process
 check('prerequisites: host is a configured target, addon and dist/ are built', () => {
   assert(triple && pkg.napi.targets.includes(triple), `host ${abi} is not among napi.targets (${pkg.napi.targets.join(', ')})`)
   assert(existsSync(join(ROOT, 'native', nodeFile)), `native/${nodeFile} is missing: run npm run build first`)
-  assert(existsSync(join(ROOT, 'dist', 'index.js')) && existsSync(join(ROOT, 'dist', 'index.mjs')), 'dist/ is missing: run npm run build first')
+  const entries = ['index.js', 'index.mjs', 'experiments/index.js', 'experiments/index.mjs'].map((f) => join(ROOT, 'dist', f))
+  assert(entries.every((f) => existsSync(f)), 'dist/ is missing or incomplete: run npm run build first')
   assert(existsSync(join(ROOT, 'npm', abi, 'package.json')), `npm/${abi}/package.json is missing (napi create-npm-dirs)`)
   return `${triple}, ${platformPkg}`
 }, { fatal: true })
@@ -153,7 +155,7 @@ check('npm pack --dry-run lists only what users need', () => {
   assert(stray.length === 0, `unexpected files in the package: ${stray.join(', ')}`)
   const forbidden = packedFiles.filter((f) => /\.node$|^ts\/|^crates\/|^__test__\/|^examples\/|^scripts\/|^npm\/|\.map$/.test(f))
   assert(forbidden.length === 0, `forbidden files: ${forbidden.join(', ')}`)
-  const required = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'native/index.js', 'native/index.d.ts', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', pkg.bin.jarzyn]
+  const required = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'native/index.js', 'native/index.d.ts', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/experiments/index.js', 'dist/experiments/index.mjs', 'dist/experiments/index.d.ts', pkg.bin.jarzyn]
   const missing = required.filter((f) => !packedFiles.includes(f))
   assert(missing.length === 0, `missing from the package: ${missing.join(', ')}`)
   return `${packedFiles.length} files, ${(json[0].size / 1024).toFixed(0)} kB packed`
@@ -248,6 +250,7 @@ check('no cargo/rustc on the PATH of the fresh project', () => {
 
 const TRAIN_TS = `// Written by scripts/pack-check.mjs: a user's training script against the installed package.
 import { GaussianMixtureEnergy, Sampler, Trainer, fillNormals, isJarzynError, type IterationStats } from 'jarzyn'
+import { linePlot, type Series } from 'jarzyn/experiments'
 
 async function main(): Promise<void> {
   // Data: unit Gaussians at -4 e1 (weight 0.3) and +3 e1 (weight 0.7) in 3-D.
@@ -266,6 +269,8 @@ async function main(): Promise<void> {
   if (!last || !Number.isFinite(last.ess) || last.logZ === null) throw new Error('no stats')
   const weights: number[] = energy.mixtureWeights()
   trainer.dispose()
+  const series: Series[] = [{ label: 'weight', x: [0, 1], y: [0.5, weights[0]] }]
+  const svg: string = linePlot(series, { title: 'weight', xLabel: 'iteration', yLabel: 'weight' })
 
   // One Sampler step by hand: U(x) = |x|^2 / 2.
   const n = 256
@@ -285,7 +290,7 @@ async function main(): Promise<void> {
 
   let code = ''
   try { new Sampler({ walkers: 0, dim: 1, stepSize: 0.1 }) } catch (e) { if (isJarzynError(e)) code = e.code }
-  console.log(JSON.stringify({ iteration: last.iteration, weights, essFraction: last.essFraction, samplerEss: ess, code }))
+  console.log(JSON.stringify({ iteration: last.iteration, weights, essFraction: last.essFraction, samplerEss: ess, code, svg: svg.startsWith('<svg') }))
 }
 
 main().catch((e) => { console.error(e); process.exitCode = 1 })
@@ -333,7 +338,7 @@ check('npm install both tarballs in a fresh folder (no Rust toolchain)', () => {
 
 check('tsc --strict (module node16) type-checks a training script against the installed package', () => {
   writeFileSync(join(app, 'train.ts'), TRAIN_TS)
-  writeFileSync(join(app, 'check-esm.mts'), `import { Sampler, Trainer, type TrainerOptions } from 'jarzyn'\nimport jarzyn from 'jarzyn'\nconst o: Partial<TrainerOptions> = { walkers: 1 }\nexport const ok: boolean = typeof Sampler === 'function' && typeof Trainer === 'function' && typeof jarzyn.Trainer === 'function' && o.walkers === 1\n`)
+  writeFileSync(join(app, 'check-esm.mts'), `import { Sampler, Trainer, type TrainerOptions } from 'jarzyn'\nimport jarzyn from 'jarzyn'\nimport { PAPER_GMM_CONFIG, runGmmExperiment, type GmmConfig } from 'jarzyn/experiments'\nconst o: Partial<TrainerOptions> = { walkers: 1 }\nconst c: GmmConfig = { ...PAPER_GMM_CONFIG, iterations: 1 }\nexport const ok: boolean = typeof Sampler === 'function' && typeof Trainer === 'function' && typeof jarzyn.Trainer === 'function' && o.walkers === 1 && typeof runGmmExperiment === 'function' && c.iterations === 1\n`)
   const tsconfig = (skipLibCheck) => ({ compilerOptions: { strict: true, module: 'node16', moduleResolution: 'node16', target: 'ES2022', outDir: 'out', types: ['node'], skipLibCheck }, files: ['train.ts', 'check-esm.mts'] })
   const tsc = [process.execPath, join(app, 'node_modules', 'typescript', 'bin', 'tsc')]
   // A user's configuration (skipLibCheck, as `tsc --init` writes it): must compile cleanly.
@@ -348,13 +353,14 @@ check('tsc --strict (module node16) type-checks a training script against the in
   return 'train.ts (CommonJS) and check-esm.mts (ES module); jarzyn\'s .d.ts clean with skipLibCheck off'
 })
 
-check('the training script runs (Trainer on GaussianMixtureEnergy, a Sampler step)', () => {
+check('the training script runs (Trainer on GaussianMixtureEnergy, a Sampler step, a plot from jarzyn/experiments)', () => {
   const out = run([process.execPath], [join('out', 'train.js')], { cwd: app, env: appEnv })
   const r = JSON.parse(out.trim().split('\n').at(-1))
   assert(r.iteration === 149, `last iteration ${r.iteration}`)
   assert(r.weights.length === 2 && Math.abs(r.weights[0] + r.weights[1] - 1) < 1e-9, `weights ${r.weights}`)
   assert(r.samplerEss > 0 && r.samplerEss <= 256, `sampler ESS ${r.samplerEss}`)
   assert(r.code === 'ERR_JARZYN_INVALID_OPTION', `error code ${r.code}`)
+  assert(r.svg === true, 'linePlot from jarzyn/experiments did not draw an SVG')
   return `weights [${r.weights.map((w) => w.toFixed(3))}] (data [0.3, 0.7]), ESS/N ${r.essFraction.toFixed(3)}`
 })
 
@@ -367,6 +373,18 @@ check("import 'jarzyn' (ES module)", () => {
 check("require('jarzyn') (CommonJS)", () => {
   const out = run([process.execPath], ['-e', "const j = require('jarzyn'); const s = new j.Sampler({ walkers: 4, dim: 1, stepSize: 0.1, seed: 1 }); console.log(typeof j.Trainer, typeof j.GaussianMixtureEnergy, require.resolve('jarzyn').endsWith('index.js'), s.walkers)"], { cwd: app, env: appEnv })
   assert(out.trim() === 'function function true 4', out)
+  return out.trim()
+})
+
+check("import 'jarzyn/experiments' (ES module)", () => {
+  const out = run([process.execPath], ['--input-type=module', '-e', "import * as x from 'jarzyn/experiments'; import d from 'jarzyn/experiments'; const svg = x.linePlot([{ label: 'a', x: [0, 1], y: [0, 1] }], { title: 't', xLabel: 'x', yLabel: 'y' }); console.log(typeof x.runGmmExperiment, typeof x.writeGmmReport, x.PAPER_GMM_CONFIG.dim, d.linePlot === x.linePlot, svg.startsWith('<svg'))"], { cwd: app, env: appEnv })
+  assert(out.trim() === 'function function 50 true true', out)
+  return out.trim()
+})
+
+check("require('jarzyn/experiments') (CommonJS)", () => {
+  const out = run([process.execPath], ['-e', "const x = require('jarzyn/experiments'); console.log(typeof x.runGmmExperiment, typeof x.heatmapPlot, x.PALETTE.length > 0, require.resolve('jarzyn/experiments').replaceAll('\\\\', '/').endsWith('dist/experiments/index.js'))"], { cwd: app, env: appEnv })
+  assert(out.trim() === 'function function true true', out)
   return out.trim()
 })
 

@@ -8,32 +8,14 @@ import native, { nativeSamplers } from './native'
 import { callNative, jarzynError } from './errors'
 import type { Energy, FusedPath, ParamInfo, SurrogateGrad } from './energy'
 import type { Profiler } from './profiler'
-import { Sampler, seedOption } from './sampler'
+import type { Sampler } from './sampler'
+import { seedOption } from './seed'
+import { defaultThreads } from './threads'
 import { intOption, knownKeys, pointsArray, typedArray, describe as describeValue } from './validate'
-import { availableParallelism, cpus } from 'node:os'
+import { mixtureLayout, type GaussianMixtureOptions } from './gmm-options'
 
-/** Options of {@link GaussianMixtureEnergy}. */
-export interface GaussianMixtureOptions {
-  /** Dimension d. */
-  dim: number
-  /** Initial means, one array of length d per component (K components). */
-  means: ArrayLike<number>[]
-  /** Initial log-weight offsets z_i (default 0). Mixture weight i is proportional to s_i^d exp(-z_i). */
-  logWeights?: ArrayLike<number>
-  /** Initial log-scales log s_i (default 0: unit covariance). */
-  logScales?: ArrayLike<number>
-  /**
-   * Which parameters are learned: `'means'`, `'logWeights'`, `'logScales'`. Default means and
-   * log-weights. `fixed` pins single entries, e.g. the paper's z_1 = 0: `{ logWeights: [0] }`.
-   */
-  learn?: ('means' | 'logWeights' | 'logScales')[]
-  /** Entries held fixed within learned groups, by component index. */
-  fixed?: Partial<Record<'means' | 'logWeights' | 'logScales', number[]>>
-  /** Threads for data-side computations (default: CPUs). */
-  threads?: number
-}
+export type { GaussianMixtureOptions }
 
-const GROUPS = ['means', 'logWeights', 'logScales'] as const
 
 /**
  * A K-component Gaussian-mixture energy computed natively.
@@ -57,40 +39,12 @@ export class GaussianMixtureEnergy implements Energy {
 
   constructor(options: GaussianMixtureOptions) {
     knownKeys('GaussianMixtureEnergy', options, ['dim', 'means', 'logWeights', 'logScales', 'learn', 'fixed', 'threads'])
-    this.dim = intOption('dim', options.dim, 1, 2 ** 24)
-    if (!Array.isArray(options.means) || options.means.length === 0) {
-      throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`means\` must be a non-empty array of arrays, got ${describeValue(options.means)}`)
-    }
-    const k = (this.components = options.means.length)
-    const d = this.dim
-    const threads = options.threads === undefined ? (typeof availableParallelism === 'function' ? availableParallelism() : cpus().length) : intOption('threads', options.threads, 1, 1024)
+    const layout = mixtureLayout(options)
+    const [d, k] = [(this.dim = layout.dim), (this.components = layout.components)]
+    const threads = options.threads === undefined ? defaultThreads() : intOption('threads', options.threads, 1, 1024)
     this.#native = callNative(() => new native.NativeGmm(d, k, threads))
-    const p = new Float64Array(k * (d + 2))
-    options.means.forEach((m, i) => {
-      if (m.length !== d) throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `means[${i}] has length ${m.length}, expected ${d}`)
-      for (let c = 0; c < d; c++) p[i * d + c] = m[c]
-    })
-    const fill = (name: string, src: ArrayLike<number> | undefined, off: number) => {
-      if (src === undefined) return
-      if (src.length !== k) throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `${name} has length ${src.length}, expected ${k}`)
-      for (let i = 0; i < k; i++) p[off + i] = src[i]
-    }
-    fill('logWeights', options.logWeights, k * d)
-    fill('logScales', options.logScales, k * d + k)
-    this.setParams(p)
-    const learn = new Set(options.learn ?? ['means', 'logWeights'])
-    for (const g of learn) if (!(GROUPS as readonly string[]).includes(g)) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `cannot learn \`${g}\``)
-    this.#mask = new Float64Array(p.length)
-    const offsets = { means: 0, logWeights: k * d, logScales: k * d + k }
-    for (const g of GROUPS) {
-      if (!learn.has(g)) continue
-      const per = g === 'means' ? d : 1
-      const fixed = new Set(options.fixed?.[g] ?? [])
-      for (let i = 0; i < k; i++) {
-        if (fixed.has(i)) continue
-        this.#mask.fill(1, offsets[g] + i * per, offsets[g] + (i + 1) * per)
-      }
-    }
+    this.setParams(layout.params)
+    this.#mask = layout.mask
     this.#params = [
       { name: 'means', group: 'means', shape: [k, d], size: k * d },
       { name: 'logWeights', group: 'logWeights', shape: [k], size: k },

@@ -1,30 +1,28 @@
 /**
  * jarzyn: energy-based models trained with Jarzynski-weighted Langevin walkers
- * (Carbone, Hua, Coste & Vanden-Eijnden, NeurIPS 2023).
+ * (Carbone, Hua, Coste & Vanden-Eijnden, NeurIPS 2023). The paper's experiments, their reports and
+ * SVG plots are in `jarzyn/experiments`.
  * @packageDocumentation
+ * @module jarzyn
  */
 export { Sampler, RESAMPLE_SCHEMES } from './sampler'
 export type { SamplerOptions, ResampleScheme, WeightSummary, ObserveReport, MaybeResampleOptions } from './sampler'
 export { cudaStatus, CUDA_AUTO_MIN_ELEMENTS, DEVICES } from './device'
 export type { SamplerDevice, ResolvedDevice, CudaStatus, CudaDeviceInfo } from './device'
-export { fillNormals } from './rng'
-export type { FillNormalsOptions, RngStream } from './rng'
+export { fillNormals } from './normals'
+export type { FillNormalsOptions, RngStream } from './normals'
 export { isJarzynError } from './errors'
 export type { JarzynError, JarzynErrorCode } from './errors'
 export { measureCopyBandwidth } from './diagnostics'
 export { Trainer } from './trainer'
-export type { TrainerOptions, IterationStats, Method, ResampleOptions, RunOptions, WalkerInit } from './trainer'
+export type { TrainerOptions, Method, ResampleOptions, RunOptions, WalkerInit } from './train/options'
+export type { IterationStats } from './train/step'
 export { GaussianMixtureEnergy } from './gmm'
-export type { GaussianMixtureOptions } from './gmm'
+export type { GaussianMixtureOptions, MixtureOptions, MixtureGroup } from './gmm-options'
 export type { Energy, ParamInfo, SurrogateGrad } from './energy'
 export { Optimizer, scheduleFactor } from './optim'
 export type { OptimizerOptions, Schedule, OptimizerState } from './optim'
 export { Profiler, SECTIONS } from './profiler'
-export { linePlot, scatterPlot, heatmapPlot, PALETTE } from './report/svg'
-export type { Series, ChartOptions, Cloud, HeatmapOptions } from './report/svg'
-export { runGmmExperiment, PAPER_GMM_CONFIG, dataMixture, initialModel } from './experiments/gmm'
-export type { GmmConfig, GmmResult, GmmSeries, GmmProgress } from './experiments/gmm'
-export { writeGmmReport } from './report/gmm-report'
 export type { Section, Timings } from './profiler'
 export { initTensorflow, availableTfBackends, TF_BACKENDS } from './tf/backend'
 export type { InitTensorflowOptions, TensorflowHandle, TfBackendName } from './tf/backend'

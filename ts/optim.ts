@@ -116,6 +116,36 @@ function checkSchedule(s: unknown): Schedule | undefined {
   }
 }
 
+/**
+ * Check optimiser options against the parameter groups `groups` (names, repeats allowed): the checks
+ * of the {@link Optimizer} constructor, for callers that check options before making one.
+ * @internal
+ */
+export function checkOptimizerOptions(options: OptimizerOptions, groups: readonly string[]): void {
+  knownKeys('optimizer', options, ['type', 'lr', 'groups', 'momentum', 'betas', 'eps', 'schedule'])
+  if (options.type !== 'sgd' && options.type !== 'adam') {
+    throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `optimizer type must be 'sgd' or 'adam', got ${String(options.type)}`)
+  }
+  numberOption('optimizer.lr', options.lr, 0, Number.MAX_VALUE, false)
+  if (options.momentum !== undefined) numberOption('optimizer.momentum', options.momentum, 0, 1, false)
+  if (options.betas !== undefined) {
+    if (!Array.isArray(options.betas) || options.betas.length !== 2) {
+      throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', 'optimizer.betas must be [beta1, beta2]')
+    }
+    numberOption('optimizer.betas[0]', options.betas[0], 0, 1, false)
+    numberOption('optimizer.betas[1]', options.betas[1], 0, 1, false)
+  }
+  if (options.eps !== undefined) numberOption('optimizer.eps', options.eps, 0, 1, true)
+  checkSchedule(options.schedule)
+  const known = new Set(groups)
+  for (const [g, lr] of Object.entries(options.groups ?? {})) {
+    if (!known.has(g)) {
+      throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `optimizer group \`${g}\` matches no parameter (groups: ${[...known].join(', ')})`)
+    }
+    numberOption(`optimizer.groups.${g}`, lr, 0, Number.MAX_VALUE, false)
+  }
+}
+
 /** Serializable optimiser state (plain arrays: it round-trips through JSON exactly). */
 export interface OptimizerState {
   /** Steps taken so far (the schedule's iteration and Adam's bias-correction count). */
@@ -140,28 +170,7 @@ export class Optimizer {
    * @param groupOf the group name of each parameter (its length is the parameter count)
    */
   constructor(options: OptimizerOptions, groupOf: readonly string[]) {
-    knownKeys('optimizer', options, ['type', 'lr', 'groups', 'momentum', 'betas', 'eps', 'schedule'])
-    if (options.type !== 'sgd' && options.type !== 'adam') {
-      throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `optimizer type must be 'sgd' or 'adam', got ${String(options.type)}`)
-    }
-    numberOption('optimizer.lr', options.lr, 0, Number.MAX_VALUE, false)
-    if (options.momentum !== undefined) numberOption('optimizer.momentum', options.momentum, 0, 1, false)
-    if (options.betas !== undefined) {
-      if (!Array.isArray(options.betas) || options.betas.length !== 2) {
-        throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', 'optimizer.betas must be [beta1, beta2]')
-      }
-      numberOption('optimizer.betas[0]', options.betas[0], 0, 1, false)
-      numberOption('optimizer.betas[1]', options.betas[1], 0, 1, false)
-    }
-    if (options.eps !== undefined) numberOption('optimizer.eps', options.eps, 0, 1, true)
-    checkSchedule(options.schedule)
-    const known = new Set(groupOf)
-    for (const [g, lr] of Object.entries(options.groups ?? {})) {
-      if (!known.has(g)) {
-        throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `optimizer group \`${g}\` matches no parameter (groups: ${[...known].join(', ')})`)
-      }
-      numberOption(`optimizer.groups.${g}`, lr, 0, Number.MAX_VALUE, false)
-    }
+    checkOptimizerOptions(options, groupOf)
     this.options = { ...options }
     this.#lr = Float64Array.from(groupOf, (g) => options.groups?.[g] ?? options.lr)
     this.#m = new Float64Array(groupOf.length)

@@ -2,10 +2,10 @@
  * The walker population with Jarzynski log-weights (Carbone et al., NeurIPS 2023, Proposition 1).
  * @module
  */
-import { availableParallelism, cpus } from 'node:os'
-import { randomBytes } from 'node:crypto'
 
 import native, { nativeSamplers } from './native'
+import { seedOption } from './seed'
+import { defaultThreads } from './threads'
 import { callNative, jarzynError } from './errors'
 import type { Energy } from './energy'
 import type { Profiler } from './profiler'
@@ -98,27 +98,6 @@ const SAMPLER_KEYS = ['walkers', 'dim', 'stepSize', 'seed', 'threads', 'weighted
 /** The views, by the index the native side uses. */
 const VIEW = { positions: 0, gradients: 1, energies: 2, logWeights: 3 } as const
 type ViewName = keyof typeof VIEW
-const U64_MAX = (1n << 64n) - 1n
-
-function defaultThreads(): number {
-  return typeof availableParallelism === 'function' ? availableParallelism() : cpus().length
-}
-
-/** @internal */
-export function seedOption(v: unknown): bigint {
-  if (v === undefined) return randomBytes(8).readBigUInt64LE()
-  if (typeof v === 'bigint') {
-    if (v < 0n || v > U64_MAX) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `option \`seed\` must be in [0, 2^64), got ${v}`)
-    return v
-  }
-  if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v) || v < 0) {
-      throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `option \`seed\` must be a non-negative safe integer or a bigint, got ${v}`)
-    }
-    return BigInt(v)
-  }
-  throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`seed\` must be a number or bigint, got ${describe(v)}`)
-}
 
 /** @internal */
 export function schemeOption(v: unknown): ResampleScheme {

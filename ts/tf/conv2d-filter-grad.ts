@@ -14,25 +14,15 @@
  */
 import type * as TF from '@tensorflow/tfjs'
 
-type Pad = 'valid' | 'same' | number | TF.backend_util.ExplicitPadding
+import { conv2dGeometry, type Conv2DCall } from './conv2d-geometry'
 
 /**
- * dW of `conv2d(x, W, strides, pad)` (NHWC, dilation 1) given the output gradient `dy`.
+ * dW of `conv2d(x, W, call.strides, call.pad)` (NHWC, dilation 1) given the output gradient `dy`.
  * @internal
  */
-export function conv2dFilterGrad(
-  tf: typeof TF,
-  x: TF.Tensor4D,
-  dy: TF.Tensor4D,
-  filterShape: [number, number, number, number],
-  strides: number | [number, number],
-  pad: Pad,
-  dimRoundingMode?: 'floor' | 'round' | 'ceil',
-): TF.Tensor4D {
-  // tfjs sizes a numeric pad's output with the filter height on both axes; explicit padding does not.
-  const explicit: Exclude<Pad, number> = typeof pad === 'number' ? [[0, 0], [pad, pad], [pad, pad], [0, 0]] : pad
+export function conv2dFilterGrad(tf: typeof TF, x: TF.Tensor4D, dy: TF.Tensor4D, filterShape: [number, number, number, number], call: Conv2DCall): TF.Tensor4D {
   return tf.tidy(() => {
-    const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, explicit, dimRoundingMode, false, 'channelsLast')
+    const info = conv2dGeometry(tf, x.shape, filterShape, call)
     const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, outHeight, outWidth, inHeight, inWidth } = info
     const { top, left } = info.padInfo
     // The padded rows/columns the forward pass read; beyond them (odd sizes, 'valid') nothing counts.
@@ -72,7 +62,7 @@ export function registerConv2dFilterGradKernel(tf: typeof TF, backendName: strin
           x = tf.transpose(x, [0, 2, 3, 1])
           dy = tf.transpose(dy, [0, 2, 3, 1])
         }
-        return conv2dFilterGrad(tf, x, dy, a.filterShape, a.strides, a.pad, a.dimRoundingMode)
+        return conv2dFilterGrad(tf, x, dy, a.filterShape, a)
       })
     },
   })

@@ -9,8 +9,7 @@ import type * as TF from '@tensorflow/tfjs'
 
 import { conv2dFilterGrad } from './conv2d-filter-grad'
 import { conv2dInputGrad } from './conv2d-input-grad'
-
-let registered = false
+import { replaceGradient } from './replace-gradient'
 
 /**
  * Re-register the `Conv2D` gradient so that on the given backends it uses
@@ -18,24 +17,15 @@ let registered = false
  * @internal
  */
 export function registerForwardConv2dGrad(tf: typeof TF, backends: readonly string[]): void {
-  if (registered) return
-  const builtin = tf.getGradient('Conv2D')
-  if (builtin === undefined) return
-  const on = new Set(backends)
-  tf.registerGradient({
-    kernelName: 'Conv2D',
-    inputsToSave: builtin.inputsToSave ?? ['x', 'filter'],
-    gradFunc: (dy, saved, attrs) => {
-      const a = attrs as unknown as TF.Conv2DAttrs
-      const dilated = Array.isArray(a.dilations) ? a.dilations.some((v) => v !== 1) : a.dilations !== undefined && a.dilations !== 1
-      if (!on.has(tf.getBackend()) || a.dataFormat === 'NCHW' || dilated) return builtin.gradFunc(dy, saved, attrs)
-      const [x, filter] = saved as [TF.Tensor4D, TF.Tensor4D]
-      const g = dy as TF.Tensor4D
-      return {
-        x: () => conv2dInputGrad(tf, g, filter, x.shape, a.strides, a.pad, a.dimRoundingMode),
-        filter: () => conv2dFilterGrad(tf, x, g, filter.shape, a.strides, a.pad, a.dimRoundingMode),
-      }
-    },
+  replaceGradient(tf, 'Conv2D', backends, ['x', 'filter'], (dy, saved, attrs) => {
+    const a = attrs as unknown as TF.Conv2DAttrs
+    const dilated = Array.isArray(a.dilations) ? a.dilations.some((v) => v !== 1) : a.dilations !== undefined && a.dilations !== 1
+    if (a.dataFormat === 'NCHW' || dilated) return null
+    const [x, filter] = saved as [TF.Tensor4D, TF.Tensor4D]
+    const g = dy as TF.Tensor4D
+    return {
+      x: () => conv2dInputGrad(tf, g, filter, x.shape, a),
+      filter: () => conv2dFilterGrad(tf, x, g, filter.shape, a),
+    }
   })
-  registered = true
 }

@@ -17,8 +17,7 @@
  */
 import type * as TF from '@tensorflow/tfjs'
 
-type Explicit = TF.backend_util.ExplicitPadding
-type Pad = 'valid' | 'same' | number | Explicit
+import { conv2dGeometry, type Conv2DCall } from './conv2d-geometry'
 
 /** Filter taps of one phase along one axis, last first: rho + (K-1) s, ..., rho + s, rho. */
 function phaseTaps(filterSize: number, stride: number, phase: number): number[] {
@@ -28,22 +27,12 @@ function phaseTaps(filterSize: number, stride: number, phase: number): number[] 
 }
 
 /**
- * dx of `conv2d(x, W, strides, pad)` (NHWC, dilation 1) given the output gradient `dy`.
+ * dx of `conv2d(x, W, call.strides, call.pad)` (NHWC, dilation 1) given the output gradient `dy`.
  * @internal
  */
-export function conv2dInputGrad(
-  tf: typeof TF,
-  dy: TF.Tensor4D,
-  filter: TF.Tensor4D,
-  xShape: [number, number, number, number],
-  strides: number | [number, number],
-  pad: Pad,
-  dimRoundingMode?: 'floor' | 'round' | 'ceil',
-): TF.Tensor4D {
-  // tfjs sizes a numeric pad's output with the filter height on both axes; explicit padding does not.
-  const explicit: Exclude<Pad, number> = typeof pad === 'number' ? [[0, 0], [pad, pad], [pad, pad], [0, 0]] : pad
+export function conv2dInputGrad(tf: typeof TF, dy: TF.Tensor4D, filter: TF.Tensor4D, xShape: [number, number, number, number], call: Conv2DCall): TF.Tensor4D {
   return tf.tidy(() => {
-    const info = tf.backend_util.computeConv2DInfo(xShape, filter.shape, strides, 1, explicit, dimRoundingMode, false, 'channelsLast')
+    const info = conv2dGeometry(tf, xShape, filter.shape, call)
     const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, outHeight: oh, outWidth: ow, inHeight, inWidth, inChannels } = info
     const { top, left } = info.padInfo
     const batch = xShape[0]

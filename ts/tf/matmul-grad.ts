@@ -7,6 +7,8 @@
  */
 import type * as TF from '@tensorflow/tfjs'
 
+import { replaceGradient } from './replace-gradient'
+
 /** Swap the last two axes. */
 function t(tf: typeof TF, x: TF.Tensor): TF.Tensor {
   const r = x.rank
@@ -56,27 +58,15 @@ export function matMulGradExplicit(
   return { a: () => reduceTo(tf, da(), a.shape), b: () => reduceTo(tf, db(), b.shape) }
 }
 
-let registered = false
-
 /**
  * Re-register the `BatchMatMul` gradient so that on the given backends it uses
  * {@link matMulGradExplicit}; elsewhere it delegates to the gradient it replaces. Idempotent.
  * @internal
  */
 export function registerExplicitMatMulGrad(tf: typeof TF, backends: readonly string[]): void {
-  if (registered) return
-  const builtin = tf.getGradient('BatchMatMul')
-  if (builtin === undefined) return
-  const on = new Set(backends)
-  tf.registerGradient({
-    kernelName: 'BatchMatMul',
-    inputsToSave: builtin.inputsToSave ?? ['a', 'b'],
-    gradFunc: (dy, saved, attrs) => {
-      if (!on.has(tf.getBackend())) return builtin.gradFunc(dy, saved, attrs)
-      const [a, b] = saved
-      const { transposeA, transposeB } = attrs as unknown as TF.BatchMatMulAttrs
-      return matMulGradExplicit(tf, dy as TF.Tensor, a, b, transposeA, transposeB)
-    },
+  replaceGradient(tf, 'BatchMatMul', backends, ['a', 'b'], (dy, saved, attrs) => {
+    const [a, b] = saved
+    const { transposeA, transposeB } = attrs as unknown as TF.BatchMatMulAttrs
+    return matMulGradExplicit(tf, dy as TF.Tensor, a, b, transposeA, transposeB)
   })
-  registered = true
 }

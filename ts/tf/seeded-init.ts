@@ -6,7 +6,7 @@
 import type * as TF from '@tensorflow/tfjs'
 
 import { jarzynError } from '../errors'
-import { SplitMix64, deriveSeed } from '../rand'
+import { SplitMix64, deriveSeed } from '../splitmix'
 
 /**
  * A seed option as a 64-bit integer (default 0).

@@ -9,29 +9,17 @@ import type * as TF from '@tensorflow/tfjs'
 import type { SurrogateGrad } from '../energy'
 import { jarzynError } from '../errors'
 import type { Profiler } from '../profiler'
-import { describe, intOption, knownKeys } from '../validate'
+import { mixtureLayout, type MixtureOptions } from '../gmm-options'
+import { describe, knownKeys } from '../validate'
 import { loadTf } from './backend'
 import { TfEnergy } from './tf-energy'
 
-/** Options of {@link TfGaussianMixtureEnergy}; the same as the native `GaussianMixtureOptions` without threads. */
-export interface TfGaussianMixtureOptions {
-  /** Dimension d. */
-  dim: number
-  /** Initial means, one array of length d per component (K components). */
-  means: ArrayLike<number>[]
-  /** Initial log-weight offsets z_i (default 0). Mixture weight i is proportional to s_i^d exp(-z_i). */
-  logWeights?: ArrayLike<number>
-  /** Initial log-scales log s_i (default 0). */
-  logScales?: ArrayLike<number>
-  /** Learned groups (default means and log-weights). */
-  learn?: ('means' | 'logWeights' | 'logScales')[]
-  /** Entries held fixed within learned groups, by component index (e.g. `{ logWeights: [0] }`). */
-  fixed?: Partial<Record<'means' | 'logWeights' | 'logScales', number[]>>
+/** Options of {@link TfGaussianMixtureEnergy}: the mixture's, as the native `GaussianMixtureEnergy` takes them, and a penalty. */
+export interface TfGaussianMixtureOptions extends MixtureOptions {
   /** Energy-squared penalty weight (default 0). */
   penalty?: number
 }
 
-const GROUPS = ['means', 'logWeights', 'logScales'] as const
 const LN_2PI = Math.log(2 * Math.PI)
 
 /**
@@ -56,35 +44,11 @@ export class TfGaussianMixtureEnergy extends TfEnergy {
     }
     knownKeys('TfGaussianMixtureEnergy', options, ['dim', 'means', 'logWeights', 'logScales', 'learn', 'fixed', 'penalty'])
     const tf = loadTf()
-    const d = intOption('dim', options.dim, 1, 2 ** 24)
-    if (!Array.isArray(options.means) || options.means.length === 0) {
-      throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`means\` must be a non-empty array of arrays, got ${describe(options.means)}`)
-    }
-    const k = options.means.length
-    const means = new Float32Array(k * d)
-    options.means.forEach((m, i) => {
-      if (m.length !== d) throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `means[${i}] has length ${m.length}, expected ${d}`)
-      for (let c = 0; c < d; c++) means[i * d + c] = m[c]
-    })
-    const perComponent = (name: string, src: ArrayLike<number> | undefined) => {
-      const out = new Float32Array(k)
-      if (src === undefined) return out
-      if (src.length !== k) throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `${name} has length ${src.length}, expected ${k}`)
-      for (let i = 0; i < k; i++) out[i] = src[i]
-      return out
-    }
-    const z0 = perComponent('logWeights', options.logWeights)
-    const ls0 = perComponent('logScales', options.logScales)
-    const learn = new Set(options.learn ?? ['means', 'logWeights'])
-    for (const g of learn) if (!(GROUPS as readonly string[]).includes(g)) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `cannot learn \`${g}\``)
-    const mask = new Float64Array(k * (d + 2))
-    const offsets = { means: 0, logWeights: k * d, logScales: k * d + k }
-    for (const g of GROUPS) {
-      if (!learn.has(g)) continue
-      const per = g === 'means' ? d : 1
-      const fixed = new Set(options.fixed?.[g] ?? [])
-      for (let i = 0; i < k; i++) if (!fixed.has(i)) mask.fill(1, offsets[g] + i * per, offsets[g] + (i + 1) * per)
-    }
+    const { dim: d, components: k, params, mask } = mixtureLayout(options)
+    // float32 variables: each value rounded once, as if written straight into a Float32Array.
+    const means = Float32Array.from(params.subarray(0, k * d))
+    const z0 = Float32Array.from(params.subarray(k * d, k * d + k))
+    const ls0 = Float32Array.from(params.subarray(k * d + k))
 
     const [a, z, ls] = tf.tidy(() => [
       tf.variable(tf.tensor2d(means, [k, d])),

@@ -6,13 +6,13 @@ import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { PAPER_GMM_CONFIG, runGmmExperiment, validateGmmConfig, type GmmConfig, type GmmResult } from '../experiments/gmm'
-import { writeGmmReport } from '../report/gmm-report'
-import type { Method } from '../trainer'
-import { RESAMPLE_SCHEMES, type ResampleScheme } from '../sampler'
-import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../device'
-import { Progress } from './progress'
-import { UsageError } from './usage'
+import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../../device'
+import { RESAMPLE_SCHEMES, type ResampleScheme } from '../../sampler'
+import type { Method } from '../../train/options'
+import { Progress } from '../cli/progress'
+import { UsageError } from '../cli/usage'
+import { PAPER_GMM_CONFIG, runGmmExperiment, validateGmmConfig, type GmmConfig, type GmmResult } from './experiment'
+import { writeGmmReport } from './report'
 
 export const GMM_HELP = `Usage: jarzyn gmm [options]
 
@@ -126,6 +126,19 @@ function joinNegativeValues(argv: string[]): string[] {
   return out
 }
 
+/** The options that take a value: read as strings, then checked by {@link parseGmmArgs}. */
+const VALUE_OPTIONS = [
+  'preset', 'method', 'dim', 'means', 'weights', 'data', 'walkers', 'iterations', 'step-size', 'lr-means', 'lr-logweights',
+  'cd-lr-factor', 'resample', 'cd-reset', 'seed', 'threads', 'device', 'out',
+] as const
+
+const PARSE_OPTIONS = {
+  ...(Object.fromEntries(VALUE_OPTIONS.map((name) => [name, { type: 'string' }])) as Record<(typeof VALUE_OPTIONS)[number], { type: 'string' }>),
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
 /** Parse `jarzyn gmm` arguments into a configuration; throws UsageError on bad input. */
 export function parseGmmArgs(argv: string[], defaultThreads: number): { config: GmmConfig; preset: GmmPreset; out?: string; json: boolean; quiet: boolean; help: boolean } {
   let parsed
@@ -134,29 +147,7 @@ export function parseGmmArgs(argv: string[], defaultThreads: number): { config: 
       args: joinNegativeValues(argv),
       strict: true,
       allowPositionals: false,
-      options: {
-        preset: { type: 'string' },
-        method: { type: 'string' },
-        dim: { type: 'string' },
-        means: { type: 'string' },
-        weights: { type: 'string' },
-        data: { type: 'string' },
-        walkers: { type: 'string' },
-        iterations: { type: 'string' },
-        'step-size': { type: 'string' },
-        'lr-means': { type: 'string' },
-        'lr-logweights': { type: 'string' },
-        'cd-lr-factor': { type: 'string' },
-        resample: { type: 'string' },
-        'cd-reset': { type: 'string' },
-        seed: { type: 'string' },
-        threads: { type: 'string' },
-        device: { type: 'string' },
-        out: { type: 'string' },
-        json: { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: PARSE_OPTIONS,
     })
   } catch (e) {
     // parseArgs' messages can run to several lines of advice; the first says what is wrong.

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 
-import { jarzynError } from './errors'
+import { jarzynError } from '../errors'
 
 const MAGIC = 'JARZYNCK'
 const VERSION = 1

@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 
-import type { GmmConfig, GmmResult } from '../experiments/gmm'
-import { esc, linePlot, scatterPlot, PALETTE, type Series } from './svg'
+import { esc, linePlot, scatterPlot, PALETTE, type Series } from '../svg-plots'
+import type { GmmConfig, GmmResult } from './experiment'
 
 const METHOD_COLOR: Record<string, string> = { jarzynski: PALETTE[0], pcd: PALETTE[1], cd: PALETTE[2] }
 const METHOD_LABEL: Record<string, string> = { jarzynski: 'Jarzynski', pcd: 'PCD', cd: 'CD' }

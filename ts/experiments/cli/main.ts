@@ -3,10 +3,9 @@
  * The `jarzyn` command.
  * @module
  */
-import { availableParallelism, cpus } from 'node:os'
-
-import { isJarzynError } from '../errors'
-import { gmmCommand } from './gmm-command'
+import { isJarzynError } from '../../errors'
+import { defaultThreads } from '../../threads'
+import { gmmCommand } from '../gmm/command'
 import { UsageError } from './usage'
 
 const HELP = `Usage: jarzyn <command> [options]
@@ -18,12 +17,11 @@ Run 'jarzyn <command> --help' for a command's options.
 `
 
 export async function main(argv: string[]): Promise<number> {
-  const threads = typeof availableParallelism === 'function' ? availableParallelism() : cpus().length
   const [command, ...rest] = argv
   try {
     switch (command) {
       case 'gmm':
-        return await gmmCommand(rest, threads)
+        return await gmmCommand(rest, defaultThreads())
       case undefined:
       case '-h':
       case '--help':

@@ -5,6 +5,7 @@
  */
 import native from './native'
 import { callNative, jarzynError } from './errors'
+import { seedOption } from './seed'
 import { intOption, describe, knownKeys, isDetached } from './validate'
 
 /** Named Philox streams: disjoint counter ranges for independent purposes. */
@@ -50,8 +51,9 @@ export function fillNormals(out: Float32Array, options: FillNormalsOptions): Flo
   if (out.length % dim !== 0) {
     throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `\`out\` length ${out.length} is not a multiple of dim ${dim}`)
   }
-  const seed = typeof options.seed === 'bigint' ? options.seed : BigInt(intOption('seed', options.seed, 0, Number.MAX_SAFE_INTEGER))
-  if (seed < 0n || seed >= 1n << 64n) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', 'option `seed` must be in [0, 2^64)')
+  // Required here: seedOption would draw a random seed for a missing one.
+  if (options.seed === undefined) throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', 'option `seed` must be a number or bigint, got undefined')
+  const seed = seedOption(options.seed)
   const step = intOption('step', options.step ?? 0, 0, 2 ** 53 - 1)
   const walkers = out.length / dim
   const walker0 = intOption('walker0', options.walker0 ?? 0, 0, 2 ** 32 - walkers)

@@ -3,13 +3,15 @@
  * unit Gaussians on the first axis, a two-parameter-group mixture model, and Jarzynski vs PCD vs CD.
  * @module
  */
-import { GaussianMixtureEnergy } from '../gmm'
-import { fillNormals } from '../rng'
-import { Trainer, type IterationStats, type Method } from '../trainer'
-import type { ResampleScheme } from '../sampler'
-import { deviceOption, type SamplerDevice } from '../device'
-import type { Timings } from '../profiler'
-import { jarzynError } from '../errors'
+import { deviceOption, type SamplerDevice } from '../../device'
+import { jarzynError } from '../../errors'
+import { GaussianMixtureEnergy } from '../../gmm'
+import { fillNormals } from '../../normals'
+import type { Timings } from '../../profiler'
+import type { ResampleScheme } from '../../sampler'
+import type { Method, TrainerOptions } from '../../train/options' // TrainerOptions: for a doc link
+import type { IterationStats } from '../../train/step'
+import { Trainer } from '../../trainer'
 
 /** Configuration of the experiment; {@link PAPER_GMM_CONFIG} is the paper's. */
 export interface GmmConfig {

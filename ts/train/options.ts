@@ -1,0 +1,244 @@
+/**
+ * The options of a training run, and their checking into {@link ResolvedOptions}: every default
+ * filled in, every value valid.
+ * @module
+ */
+import { deviceOption, type SamplerDevice } from '../device'
+import type { Energy } from '../energy'
+import { jarzynError } from '../errors'
+import { checkOptimizerOptions, type OptimizerOptions } from '../optim'
+import { schemeOption, type ResampleScheme } from '../sampler'
+import { seedOption } from '../seed'
+import { describe, intOption, knownKeys, numberOption } from '../validate'
+
+/** Training methods. `jarzynski` weights the walkers; `pcd` and `cd` are the unweighted baselines. */
+export type Method = 'jarzynski' | 'pcd' | 'cd'
+
+/** When and how a Jarzynski run resamples. */
+export interface ResampleOptions {
+  /** Scheme (default `'systematic'`). */
+  scheme?: ResampleScheme
+  /** Resample when ESS < essFraction * N (default 0.5). */
+  essFraction?: number
+  /** The paper's criterion: resample when CV^2 > cv2 (same as essFraction = 1 / (1 + cv2)). */
+  cv2?: number
+}
+
+/** How walkers start. */
+export type WalkerInit = 'exact' | 'data' | 'noise' | Float32Array
+
+/** Options of a {@link Trainer}. */
+export interface TrainerOptions {
+  /** The energy U_theta. */
+  energy: Energy
+  /** Training data, n x d row-major. */
+  data: Float32Array
+  /** `'jarzynski'` (default), `'pcd'` or `'cd'`. */
+  method?: Method
+  /** Number of walkers N. */
+  walkers: number
+  /** ULA step size h. */
+  stepSize: number
+  /** Optimiser (per-group learning rates, schedules). */
+  optimizer: OptimizerOptions
+  /** Seed; same seed, same run, bit for bit. Default: random (see `trainer.seed`). */
+  seed?: number | bigint
+  /** Sampler threads (default: CPUs). Results do not depend on it. */
+  threads?: number
+  /**
+   * Where the walkers run: `'cpu'` (default), `'cuda'` or `'auto'`, as {@link SamplerOptions.device}
+   * (each walker group's sampler decides; when CUDA cannot run, the CPU runs with a warning).
+   * {@link Trainer.device} and the run's metadata say what ran. Checkpoints do not depend on it:
+   * a run saved on one device resumes on another.
+   */
+  device?: SamplerDevice
+  /** Jarzynski resampling, or `false` for none. Default `{ scheme: 'systematic', essFraction: 0.5 }`. */
+  resample?: ResampleOptions | false
+  /** CD: iterations between resets of the walkers to data (default 4). */
+  cdReset?: number
+  /**
+   * Walker start: `'exact'` samples of rho_theta0 (energies that can sample themselves; the
+   * Jarzynski default), `'data'` (the PCD/CD default), `'noise'` (Gaussian noise then `burnIn`
+   * unweighted ULA steps: approximate, stated in the run's metadata), or explicit positions.
+   */
+  init?: WalkerInit
+  /** Scale of the `'noise'` init (default 1). */
+  noiseScale?: number
+  /** Unweighted ULA steps after a `'noise'` init (default 0). */
+  burnIn?: number
+  /** Data points per gradient (default: all, full batch). Batches walk a seeded shuffle. */
+  dataBatch?: number
+  /**
+   * The mini-batch variant (method.md section 5): walkers split into `batches` groups; each update
+   * moves one group `mcmcSteps` ULA steps at fixed parameters, takes the loss over that group with
+   * weights normalised within it, and adds the AIS increment to every walker at the parameter change.
+   */
+  minibatch?: {
+    /** Walker groups (>= 1; must divide `walkers`); one group moves per update. */
+    batches: number
+    /** ULA steps each group takes at fixed parameters before its update (>= 1). */
+    mcmcSteps: number
+  }
+  /** log Z at theta_0 if known (default: the energy's exact log Z, else 0: estimates are then relative). */
+  logZ0?: number
+  /** Entropy of the data distribution, if known: the stats then report KL = cross-entropy - entropy. */
+  dataEntropy?: number
+  /** Append each iteration's stats to this JSON-lines file. */
+  statsFile?: string
+}
+
+/** Options of {@link Trainer.run}. */
+export interface RunOptions {
+  /** Iterations to run (from the current one). */
+  iterations: number
+  /** Stop early when aborted (the generator returns after the current iteration). */
+  signal?: AbortSignal
+}
+
+/**
+ * Trainer options checked, with their defaults filled in (the energy aside: it is an argument of
+ * each operation on the state).
+ * @internal
+ */
+export interface ResolvedOptions {
+  /** Training data, n x d row-major (the caller's array). */
+  readonly data: Float32Array
+  /** Dimension d, the energy's. */
+  readonly dim: number
+  readonly method: Method
+  /** Walkers N over all groups. */
+  readonly walkers: number
+  readonly stepSize: number
+  /** The seed given, or the random one drawn. */
+  readonly seed: bigint
+  /** As given: each sampler checks it (default: CPUs). */
+  readonly threads: number | undefined
+  readonly device: SamplerDevice
+  /** As given; checked against the energy's parameter groups. */
+  readonly optimizer: OptimizerOptions
+  /** Jarzynski resampling, or null (PCD, CD, `resample: false`). */
+  readonly resample: { scheme: ResampleScheme; essFraction: number } | null
+  readonly cdReset: number
+  /** Data points per gradient; undefined for full batch. */
+  readonly dataBatch: number | undefined
+  /** The mini-batch variant, or null. */
+  readonly minibatch: { batches: number; mcmcSteps: number } | null
+  /** Walker groups: `minibatch.batches`, else 1. */
+  readonly batches: number
+  readonly logZ0: number
+  /** Whether log Z_0 is known (given, or exact from the energy) rather than taken as 0. */
+  readonly logZ0Known: boolean
+  readonly dataEntropy: number | undefined
+  readonly statsFile: string | undefined
+  /** How the walkers start, the default chosen. */
+  readonly init: WalkerInit
+  /** The same in words (for reports). */
+  readonly initDescription: string
+  /** As given: checked when walkers are initialised with noise (a restored run never is). */
+  readonly noiseScale: number | undefined
+  /** As given: checked when walkers are initialised with noise. */
+  readonly burnIn: number | undefined
+}
+
+const TRAINER_KEYS = [
+  'energy', 'data', 'method', 'walkers', 'stepSize', 'optimizer', 'seed', 'threads', 'device', 'resample', 'cdReset', 'init',
+  'noiseScale', 'burnIn', 'dataBatch', 'minibatch', 'logZ0', 'dataEntropy', 'statsFile',
+] as const
+
+/** Check `options` (throwing the first problem as a coded error) and fill in the defaults. @internal */
+export function resolveOptions(options: TrainerOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `Trainer options must be an object, got ${describe(options)}`)
+  }
+  knownKeys('Trainer', options, TRAINER_KEYS)
+  const energy = options.energy
+  if (!energy || typeof energy.evaluate !== 'function' || typeof energy.surrogateGrad !== 'function') {
+    throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', 'option `energy` must implement the Energy interface')
+  }
+  const dim = energy.dim
+  const method = options.method ?? 'jarzynski'
+  if (!['jarzynski', 'pcd', 'cd'].includes(method)) {
+    throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `option \`method\` must be 'jarzynski', 'pcd' or 'cd', got ${String(options.method)}`)
+  }
+  const data = options.data
+  if (!(data instanceof Float32Array)) {
+    throw jarzynError(TypeError, 'ERR_JARZYN_BAD_ARRAY_TYPE', `option \`data\` must be a Float32Array, got ${describe(data)}`)
+  }
+  if (data.length === 0 || data.length % dim !== 0) {
+    throw jarzynError(RangeError, 'ERR_JARZYN_BAD_LENGTH', `option \`data\` length ${data.length} is not a positive multiple of dim ${dim}`)
+  }
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `option \`data\` has a non-finite value at index ${i}`)
+    }
+  }
+  const walkers = intOption('walkers', options.walkers, 1, 2 ** 31)
+  const stepSize = numberOption('stepSize', options.stepSize, 0, Number.MAX_VALUE, true)
+  const seed = seedOption(options.seed)
+  const device = deviceOption(options.device)
+  // The groups that own parameter entries (an empty parameter has none to give a rate).
+  checkOptimizerOptions(options.optimizer, energy.parameters().filter((p) => p.size > 0).map((p) => p.group))
+  const resample = method === 'jarzynski' && options.resample !== false ? resampleOption(options.resample ?? {}) : null
+  const cdReset = intOption('cdReset', options.cdReset ?? 4, 1, Number.MAX_SAFE_INTEGER)
+  if (options.dataBatch !== undefined) intOption('dataBatch', options.dataBatch, 1, data.length / dim)
+  const mb = options.minibatch
+  const batches = mb ? intOption('minibatch.batches', mb.batches, 1, walkers) : 1
+  if (mb) {
+    knownKeys('minibatch', mb, ['batches', 'mcmcSteps'])
+    intOption('minibatch.mcmcSteps', mb.mcmcSteps, 1, 1_000_000)
+    if (method === 'cd') throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', 'the mini-batch variant applies to jarzynski and pcd, not cd')
+    if (walkers % batches !== 0) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `walkers (${walkers}) must be a multiple of minibatch.batches (${batches})`)
+  }
+  const logZ0 = numberOption('logZ0', options.logZ0 ?? energy.logZ?.() ?? 0, -Number.MAX_VALUE, Number.MAX_VALUE, false)
+  if (options.dataEntropy !== undefined) numberOption('dataEntropy', options.dataEntropy, -Number.MAX_VALUE, Number.MAX_VALUE, false)
+  const init = options.init ?? (method === 'jarzynski' ? (energy.sampleInto ? 'exact' : 'noise') : 'data')
+  return {
+    data,
+    dim,
+    method,
+    walkers,
+    stepSize,
+    seed,
+    threads: options.threads,
+    device,
+    optimizer: options.optimizer,
+    resample,
+    cdReset,
+    dataBatch: options.dataBatch,
+    minibatch: mb ? { batches: mb.batches, mcmcSteps: mb.mcmcSteps } : null,
+    batches,
+    logZ0,
+    logZ0Known: options.logZ0 !== undefined || energy.logZ !== undefined,
+    dataEntropy: options.dataEntropy,
+    statsFile: options.statsFile,
+    init,
+    initDescription: describeInit(init, options.noiseScale, options.burnIn),
+    noiseScale: options.noiseScale,
+    burnIn: options.burnIn,
+  }
+}
+
+function resampleOption(r: ResampleOptions): { scheme: ResampleScheme; essFraction: number } {
+  knownKeys('resample', r, ['scheme', 'essFraction', 'cv2'])
+  if (r.cv2 !== undefined && r.essFraction !== undefined) {
+    throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', 'give `resample.essFraction` or `resample.cv2`, not both')
+  }
+  const essFraction =
+    r.cv2 !== undefined ? 1 / (1 + numberOption('resample.cv2', r.cv2, 0, Number.MAX_VALUE, false)) : numberOption('resample.essFraction', r.essFraction ?? 0.5, 0, 1, false)
+  return { scheme: schemeOption(r.scheme ?? 'systematic'), essFraction }
+}
+
+/** How the walkers start, in words; refuses an unknown `init`. */
+function describeInit(init: WalkerInit, noiseScale: number | undefined, burnIn: number | undefined): string {
+  if (init instanceof Float32Array) return 'positions given by the caller'
+  switch (init) {
+    case 'exact':
+      return 'exact samples of rho_theta0 drawn by the energy'
+    case 'data':
+      return 'data points (PCD/CD start)'
+    case 'noise':
+      return `Gaussian noise (scale ${noiseScale ?? 1}) then ${burnIn ?? 0} unweighted ULA steps: approximate samples of rho_theta0`
+    default:
+      throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `option \`init\` must be 'exact', 'data', 'noise' or a Float32Array, got ${String(init)}`)
+  }
+}

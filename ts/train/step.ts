@@ -1,0 +1,238 @@
+/**
+ * One training iteration on a {@link TrainerState}: {@link step}, and the {@link IterationStats} it
+ * returns.
+ * @module
+ */
+import type { Energy, FusedPath, SurrogateGrad } from '../energy'
+import { callNative, isJarzynError } from '../errors'
+import { nativeSamplers } from '../native'
+import type { Profiler, Timings } from '../profiler'
+import type { Sampler } from '../sampler'
+import type { Method } from './options'
+import { diverged, fillFromData, observeWalkers, type TrainerState } from './state'
+
+/** The statistics of one iteration; estimates refer to the parameters theta_k at its start. */
+export interface IterationStats {
+  /** Iteration k (0-based). */
+  iteration: number
+  /** The trainer's method. */
+  method: Method
+  /** Effective sample size of the weights used at this iteration (summed over walker groups), and as a fraction of N. */
+  ess: number
+  /** `ess / N`, in [0, 1]; 1 for the unweighted PCD/CD walkers unless some walkers are invalid. */
+  essFraction: number
+  /** Whether the walkers were resampled at the end of this iteration; total so far. */
+  resampled: boolean
+  /** Total resamplings so far, summed over walker groups. */
+  resamplings: number
+  /** Jarzynski estimate of log Z_theta_k (relative to log Z_0 when that is unknown); null for PCD/CD. */
+  logZ: number | null
+  /** Exact log Z_theta_k, when the energy knows it. */
+  logZExact: number | null
+  /** Cross-entropy estimate log Z + mean U(data); null for PCD/CD. */
+  crossEntropy: number | null
+  /** Exact cross-entropy logZExact + mean U(data batch); null when the energy has no exact log Z. */
+  crossEntropyExact: number | null
+  /** KL(data || model) = cross-entropy - data entropy, when `dataEntropy` is given. */
+  kl: number | null
+  /** Exact KL = crossEntropyExact - data entropy; null unless the energy has an exact log Z and `dataEntropy` is given. */
+  klExact: number | null
+  /** mean U_theta_k(data batch). */
+  meanDataEnergy: number
+  /** Walkers with zero weight after this iteration's observation (non-finite energies). */
+  invalidWalkers: number
+  /** Model-specific numbers (e.g. `mixtureWeights`) at theta_{k+1}, after the update. */
+  model: Record<string, number | number[]> | null
+  /** Milliseconds per section in this iteration. */
+  timings: Timings
+  /** Seconds since `run()` started. */
+  elapsed: number
+}
+
+/**
+ * One iteration: move and observe the walkers, estimate the surrogate-loss gradient from the data
+ * batch and the weighted walkers, update the energy's parameters, reweight (and maybe resample).
+ * Advances `state` in place; `elapsed` in the stats is left 0 for the caller.
+ * @internal
+ */
+export function step(state: TrainerState, energy: Energy, profiler: Profiler): IterationStats {
+  const { method, minibatch: mb, resample, cdReset } = state.options
+  const k = state.iteration
+  const prof = profiler
+  prof.beginIteration()
+  const b = mb ? k % state.samplers.length : 0
+  const s = state.samplers[b]
+  if (method === 'cd' && k > 0 && k % cdReset === 0) {
+    prof.time('other', () => fillFromData(state, s))
+    s.reinitialize()
+    observeWalkers(energy, s, prof, k)
+  }
+  if (mb) {
+    for (let m = 0; m < mb.mcmcSteps; m++) {
+      prof.time('move', () => s.move())
+      observeWalkers(energy, s, prof, k)
+    }
+  }
+  const w = state.weights[b]
+  const fused = energy.fused
+  const batch = prof.time('other', () => dataBatch(state))
+  const at = fused ? fusedGradient(fused, s, batch, prof) : plainGradient(energy, s, w, batch, prof)
+  const { sg, logZExact } = at
+  const logRatio = method !== 'jarzynski' ? null : mb ? prof.time('resample', () => combinedLogRatio(state.samplers)) : at.logNormalizerRatio
+  if (!Number.isFinite(sg.meanDataEnergy)) throw diverged(k, 'the energy of the data')
+  for (let i = 0; i < sg.grad.length; i++) {
+    if (!Number.isFinite(sg.grad[i])) throw diverged(k, `the parameter gradient (entry ${i})`)
+  }
+  const params = at.params ?? energy.getParams()
+  prof.time('optimizer', () => state.optimizer.step(params, sg.grad))
+  for (let i = 0; i < params.length; i++) {
+    if (!Number.isFinite(params[i])) throw diverged(k, `the parameters (entry ${i})`)
+  }
+  if (fused && !mb) {
+    // One native call for the rest: theta_{k+1}, the move, the observation, the resampling.
+    const a = fusedAdvance(fused, s, params, resample, prof, k)
+    const model = { mixtureWeights: Array.from(a.mixtureWeights), logZ: a.logZ }
+    return finish(state, k, at.ess, a.resampled, a.resamplings, logRatio, logZExact, sg, a.report.invalid, model, prof)
+  }
+  energy.setParams(params)
+  let invalid: number
+  if (mb) {
+    // The parameter change reweights every walker (AIS increment), moved or not.
+    invalid = 0
+    for (const t of state.samplers) invalid += observeWalkers(energy, t, prof, k)
+  } else {
+    prof.time('move', () => s.move())
+    invalid = observeWalkers(energy, s, prof, k)
+  }
+  let resampled = false
+  if (resample) {
+    for (const t of mb ? state.samplers : [s]) {
+      resampled = prof.time('resample', () => t.maybeResample(resample)) || resampled
+    }
+  }
+  // ESS of the weights that estimated theta_k's expectations (the weights at the start).
+  let ess = at.ess
+  let resamplings = 0
+  for (const t of state.samplers) {
+    if (mb && t !== s) ess += t.ess()
+    resamplings += t.resamplings
+  }
+  const model = energy.describe ? energy.describe() : null
+  return finish(state, k, ess, resampled, resamplings, logRatio, logZExact, sg, invalid, model, prof)
+}
+
+/** The gradient at theta_k and what the iteration reports about the weights it used. */
+interface GradientAt {
+  sg: SurrogateGrad
+  ess: number
+  logNormalizerRatio: number
+  logZExact: number | null
+  /** theta_k, when the gradient's native call returned it (else read from the energy). */
+  params?: Float64Array
+}
+
+/** Any energy: the normalised weights, then the energy's surrogate gradient. */
+function plainGradient(energy: Energy, s: Sampler, w: Float64Array, batch: Float32Array, prof: Profiler): GradientAt {
+  const snap = prof.time('resample', () => s.weightsAndSummary(w))
+  const sg = energy.surrogateGrad(batch, s.readView('positions'), w, prof)
+  return { sg, ess: snap.ess, logNormalizerRatio: snap.logNormalizerRatio, logZExact: energy.logZ ? energy.logZ() : null }
+}
+
+/**
+ * A native energy, in one native call: the data side, the walker side (folded into the last
+ * observation), the weights' summary, log Z and theta_k.
+ */
+function fusedGradient(fused: FusedPath, s: Sampler, batch: Float32Array, prof: Profiler): GradientAt {
+  const t0 = performance.now()
+  const r = callNative(() => fused.handle.gradient(nativeSamplers.get(s)!, batch))
+  const grad = new Float64Array(r.dataGrad.length)
+  for (let i = 0; i < grad.length; i++) grad[i] = fused.mask[i] * (r.dataGrad[i] - r.walkerGrad[i])
+  prof.add('paramGrad', performance.now() - t0)
+  return {
+    sg: { grad, meanDataEnergy: r.meanDataEnergy, meanWalkerEnergy: r.meanWalkerEnergy },
+    ess: r.summary.ess,
+    logNormalizerRatio: r.summary.logNormalizerRatio,
+    logZExact: r.logZ,
+    params: r.params,
+  }
+}
+
+/** A native energy's theta_{k+1}, move, observation and resampling, in one native call. */
+function fusedAdvance(fused: FusedPath, s: Sampler, params: Float64Array, resample: TrainerState['options']['resample'], prof: Profiler, k: number) {
+  const t0 = performance.now()
+  try {
+    return callNative(() => fused.handle.advance(nativeSamplers.get(s)!, params, true, resample?.essFraction ?? null, resample?.scheme ?? 'systematic'))
+  } catch (e) {
+    if (isJarzynError(e) && e.code === 'ERR_JARZYN_ALL_WALKERS_INVALID') {
+      throw diverged(k, "every walker's energy or gradient (non-finite U or grad U at all walkers)")
+    }
+    throw e
+  } finally {
+    // One pass: the move, U + grad_x, the weight update, the next walker-weighted sums; resampling.
+    prof.add('energy', performance.now() - t0)
+  }
+}
+
+/** Close iteration `k`: its stats. */
+function finish(
+  state: TrainerState,
+  k: number,
+  ess: number,
+  resampled: boolean,
+  resamplings: number,
+  logRatio: number | null,
+  logZExact: number | null,
+  sg: SurrogateGrad,
+  invalid: number,
+  model: Record<string, number | number[]> | null,
+  prof: Profiler,
+): IterationStats {
+  const { method, logZ0, dataEntropy: H, walkers } = state.options
+  const logZ = logRatio === null ? null : logZ0 + logRatio
+  const ce = logZ === null ? null : logZ + sg.meanDataEnergy
+  const ceExact = logZExact === null ? null : logZExact + sg.meanDataEnergy
+  state.iteration++
+  const timings = prof.endIteration()
+  return {
+    iteration: k,
+    method,
+    ess,
+    essFraction: ess / walkers,
+    resampled,
+    resamplings,
+    logZ,
+    logZExact,
+    crossEntropy: ce,
+    crossEntropyExact: ceExact,
+    kl: ce === null || H === undefined ? null : ce - H,
+    klExact: ceExact === null || H === undefined ? null : ceExact - H,
+    meanDataEnergy: sg.meanDataEnergy,
+    invalidWalkers: invalid,
+    model,
+    timings,
+    elapsed: 0,
+  }
+}
+
+/** The data batch of this iteration (all data for full batch). */
+function dataBatch(state: TrainerState): Float32Array {
+  const { data, dim: d, dataBatch: bs } = state.options
+  const n = data.length / d
+  if (bs === undefined || bs >= n) return data
+  if (!state.batchBuf) state.batchBuf = new Float32Array(bs * d)
+  for (let i = 0; i < bs; i++) {
+    if (state.cursor === 0) state.dataRng.shuffle(state.perm)
+    const j = state.perm[state.cursor]
+    state.batchBuf.set(data.subarray(j * d, (j + 1) * d), i * d)
+    state.cursor = (state.cursor + 1) % n
+  }
+  return state.batchBuf
+}
+
+/** Combined Jarzynski estimate of log(Z_k / Z_0) over the walker groups. */
+function combinedLogRatio(samplers: readonly Sampler[]): number {
+  const r = samplers.map((s) => s.logNormalizerRatio())
+  const m = Math.max(...r)
+  if (!Number.isFinite(m)) return m
+  return m + Math.log(r.reduce((a, v) => a + Math.exp(v - m), 0) / r.length)
+}
