@@ -837,7 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeGmm = nativeBinding.NativeGmm
 module.exports.NativeSampler = nativeBinding.NativeSampler
-module.exports.cudaBench = nativeBinding.cudaBench
 module.exports.cudaStatus = nativeBinding.cudaStatus
 module.exports.fillNormalsNative = nativeBinding.fillNormalsNative
 module.exports.measureCopyBandwidth = nativeBinding.measureCopyBandwidth

@@ -2,19 +2,21 @@
 //! `cargo run --release -p jarzyn-core --example gmm_iteration [threads]`.
 use std::time::Instant;
 
-use jarzyn_core::gmm::GaussianMixture;
-use jarzyn_core::{Observation, Sampler, SamplerConfig};
+use jarzyn_core::models::gmm::GaussianMixture;
+use jarzyn_core::{CpuWalkers, Observation, WalkerConfig, Walkers};
 
 fn main() {
   let threads: usize = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(1);
   let (n, d) = (10_000usize, 50usize);
   let mut g = GaussianMixture::new(d, 2).unwrap();
-  g.means[0] = -0.1;
-  g.means[d] = 0.1;
+  let mut p = g.params();
+  p[0] = -0.1;
+  p[d] = 0.1;
+  g.set_params(&p).unwrap();
   let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
   let mut data = vec![0f32; n * d];
   g.sample(&mut data, 1, 0, true).unwrap();
-  let mut s = Sampler::new(SamplerConfig {
+  let mut s = CpuWalkers::new(WalkerConfig {
     walkers: n,
     dim: d,
     step_size: 0.1,
@@ -23,9 +25,8 @@ fn main() {
     weighted: true,
   })
   .unwrap();
-  g.sample(s.positions.as_mut_slice(), 2, 0, true).unwrap();
-  let m = &g;
-  s.observe_with(m.chunk_evaluator()).unwrap();
+  s.fill_positions(&mut |x| g.sample(x, 2, 0, true).map(drop)).unwrap();
+  s.observe_energy(&g, false).unwrap();
   let reps = 200;
   let mut t = [0f64; 5];
   let mut w = vec![0f64; n];
@@ -34,14 +35,14 @@ fn main() {
     s.normalized_weights(&mut w).unwrap();
     let t1 = Instant::now();
     let a = g.weighted_param_grad(&pool, &data, None).unwrap();
-    let b = g.weighted_param_grad(&pool, s.positions.as_slice(), Some(&w)).unwrap();
+    let b = g.weighted_param_grad(&pool, s.positions(), Some(&w)).unwrap();
     std::hint::black_box((a, b));
     let t2 = Instant::now();
     s.move_walkers().unwrap();
     let t3 = Instant::now();
-    s.observe_with(m.chunk_evaluator()).unwrap();
+    s.observe_energy(&g, false).unwrap();
     let t4 = Instant::now();
-    let _ = s.summary();
+    s.summary().unwrap();
     let t5 = Instant::now();
     for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)].iter().enumerate() {
       t[i] += (*b - *a).as_secs_f64() * 1e3 / reps as f64;

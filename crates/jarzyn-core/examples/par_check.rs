@@ -1,9 +1,10 @@
-use jarzyn_core::{Observation, Sampler, SamplerConfig};
+//! Time of move + observe on 1 and 2 threads: `cargo run --release -p jarzyn-core --example par_check`.
+use jarzyn_core::{CpuWalkers, Observation, WalkerConfig, Walkers};
 use std::time::Instant;
 fn main() {
   for threads in [1usize, 2] {
     let (n, d) = (100_000usize, 50usize);
-    let mut s = Sampler::new(SamplerConfig {
+    let mut s = CpuWalkers::new(WalkerConfig {
       walkers: n,
       dim: d,
       step_size: 0.1,

@@ -4,13 +4,13 @@ use std::time::Instant;
 
 use jarzyn_core::normal::fill_normals;
 use jarzyn_core::philox::{key_from_seed, Counter, Stream};
-use jarzyn_core::{Observation, Sampler, SamplerConfig};
+use jarzyn_core::{CpuWalkers, Observation, View, WalkerConfig, Walkers};
 
 fn main() {
   let a: Vec<String> = std::env::args().skip(1).collect();
   let arg = |i: usize, def: usize| a.get(i).and_then(|s| s.parse().ok()).unwrap_or(def);
   let (n, d, threads, weighted, reps) = (arg(0, 100_000), arg(1, 100), arg(2, 1), arg(3, 1) == 1, arg(4, 20));
-  let mut s = Sampler::new(SamplerConfig {
+  let mut s = CpuWalkers::new(WalkerConfig {
     walkers: n,
     dim: d,
     step_size: 0.01,
@@ -24,16 +24,19 @@ fn main() {
     Counter::new(Stream::Init, 0),
     0,
     d,
-    s.positions.as_mut_slice(),
+    s.f32_buffer(View::Positions).unwrap().as_mut_slice(),
   );
   fill_normals(
     key_from_seed(3),
     Counter::new(Stream::Init, 0),
     0,
     d,
-    s.gradients.as_mut_slice(),
+    s.f32_buffer(View::Gradients).unwrap().as_mut_slice(),
   );
-  s.energies.as_mut_slice().fill(0.5 * d as f32);
+  s.f32_buffer(View::Energies)
+    .unwrap()
+    .as_mut_slice()
+    .fill(0.5 * d as f32);
   s.observe(Observation::InPlace).unwrap();
   let mut times = Vec::new();
   let (mut tm, mut to) = (Vec::new(), Vec::new());
@@ -55,10 +58,10 @@ fn main() {
   };
   let (t, m, o) = (med(&mut times), med(&mut tm), med(&mut to));
   // Fingerprints of the state, to check that a change of the core leaves the results alone.
-  let hx = s.positions.as_slice().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+  let hx = s.positions().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
     (h ^ v.to_bits() as u64).wrapping_mul(0x100_0000_01b3)
   });
-  let ha = s.log_weights.as_slice().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+  let ha = s.log_weights().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
     (h ^ v.to_bits()).wrapping_mul(0x100_0000_01b3)
   });
   println!(
@@ -68,6 +71,6 @@ fn main() {
     m * 1e3,
     o * 1e3,
     t * 1e9 / n as f64,
-    s.log_weights.as_slice()[0]
+    s.log_weights()[0]
   );
 }

@@ -26,7 +26,7 @@ pub struct WalkerPart {
 }
 
 /// Combine chunk parts in chunk order: (sum_j p_j dU/dtheta(X_j), sum_j p_j U(X_j)) with p the
-/// normalised weights. Fails when no walker has positive weight.
+/// normalised weights. Fails (`BadState`) when no walker has positive weight.
 pub fn combine_parts(parts: &[WalkerPart], params: usize) -> Result<(Vec<f64>, f64)> {
   let m = parts
     .iter()
@@ -34,7 +34,7 @@ pub fn combine_parts(parts: &[WalkerPart], params: usize) -> Result<(Vec<f64>, f
     .map(|p| p.max)
     .fold(f64::NEG_INFINITY, f64::max);
   if m == f64::NEG_INFINITY {
-    return Err(CoreError::AllWalkersInvalid { invalid: 0, walkers: 0 });
+    return Err(CoreError::BadState("no walker has positive weight"));
   }
   let mut total = vec![0f64; params];
   let (mut sw, mut su) = (0.0, 0.0);
@@ -106,7 +106,23 @@ pub struct FusedEnergy<E: Energy> {
   energy: E,
   /// Bumped by every parameter change.
   version: u64,
-  cached: Option<((u64, u64), u64, (Vec<f64>, f64))>,
+  cached: Option<Folded>,
+}
+
+/// A walker-weighted gradient and mean energy, with the walkers' state key and the parameters'
+/// version it belongs to.
+struct Folded {
+  key: (u64, u64),
+  version: u64,
+  grad: (Vec<f64>, f64),
+}
+
+/// The gradient of the walkers' weights, or the divergence error naming them all.
+fn combine_walker_parts(parts: &[WalkerPart], params: usize, walkers: usize) -> Result<(Vec<f64>, f64)> {
+  combine_parts(parts, params).map_err(|_| CoreError::AllWalkersInvalid {
+    invalid: walkers,
+    walkers,
+  })
 }
 
 impl<E: Energy> FusedEnergy<E> {
@@ -147,8 +163,12 @@ impl<E: Energy> FusedEnergy<E> {
     self.energy.validate()?;
     self.cached = None;
     let (report, parts) = walkers.observe_energy(&self.energy, true)?;
-    if let Ok(g) = combine_parts(&parts, self.energy.param_count()) {
-      self.cached = Some((walkers.state_key(), self.version, g));
+    if let Ok(grad) = combine_parts(&parts, self.energy.param_count()) {
+      self.cached = Some(Folded {
+        key: walkers.state_key(),
+        version: self.version,
+        grad,
+      });
     }
     Ok(report)
   }
@@ -158,13 +178,13 @@ impl<E: Energy> FusedEnergy<E> {
   /// the same bits).
   pub fn walker_param_grad(&mut self, walkers: &mut dyn Walkers) -> Result<(Vec<f64>, f64)> {
     self.check_dim(walkers)?;
-    if let Some((key, version, g)) = &self.cached {
-      if *key == walkers.state_key() && *version == self.version {
-        return Ok(g.clone());
+    if let Some(f) = &self.cached {
+      if f.key == walkers.state_key() && f.version == self.version {
+        return Ok(f.grad.clone());
       }
     }
     self.energy.validate()?;
     let parts = walkers.walker_sums(&self.energy)?;
-    combine_parts(&parts, self.energy.param_count())
+    combine_walker_parts(&parts, self.energy.param_count(), walkers.config().walkers)
   }
 }

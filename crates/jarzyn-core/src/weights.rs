@@ -62,7 +62,10 @@ pub fn zero_weight(a: f64) -> bool {
 /// max_i A_i over the walkers with nonzero weight (-inf when there is none).
 #[inline(always)]
 pub fn max_log_weight(a: &[f64]) -> f64 {
-  a.iter().copied().filter(|&v| !zero_weight(v)).fold(f64::NEG_INFINITY, f64::max)
+  a.iter()
+    .copied()
+    .filter(|&v| !zero_weight(v))
+    .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// Summarise log-weights, parallel over fixed chunks, deterministic.
@@ -209,7 +212,11 @@ mod tests {
   #[test]
   fn normalized_weights_sum_to_one_at_huge_log_weights() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    for a in [[1e300, 1e300, -1e300, 0.0], [3.4e38, 3.4e38, 3.4e38, 3.4e38], [-1e20, -1e20, -1e20 - 1e5, -1e21]] {
+    for a in [
+      [1e300, 1e300, -1e300, 0.0],
+      [3.4e38, 3.4e38, 3.4e38, 3.4e38],
+      [-1e20, -1e20, -1e20 - 1e5, -1e21],
+    ] {
       let s = summarize(&a);
       let mut p = [0.0; 4];
       normalized_into(&pool, &a, &s, &mut p);

@@ -13,11 +13,13 @@
 
 mod common;
 
-use common::{schedule, Gauss};
-use jarzyn_core::cuda::{self, nvrtc, CudaBackend, CudaSampler};
+use common::{
+  config, cpu_and_device, gmm_move_observe, gmm_pair, gmm_param_grads, mixture, schedule, write_log_weights,
+};
+use jarzyn_core::cuda::{self, nvrtc, CudaBackend, CudaWalkers, DeviceWalkers};
 use jarzyn_core::normal::{box_muller, fill_normals};
 use jarzyn_core::philox::{key_from_seed, philox4x32_10, Counter, Stream};
-use jarzyn_core::{Observation, Sampler, SamplerConfig, Scheme};
+use jarzyn_core::{combine_parts, CpuWalkers, FusedEnergy, Observation, Scheme, View, Walkers};
 
 fn gpu() -> Option<CudaBackend> {
   match cuda::available() {
@@ -49,14 +51,7 @@ fn available_is_an_error_or_a_device_never_a_panic() {
       // Second call: same answer (probed once), still no panic.
       assert_eq!(cuda::available().unwrap_err(), e);
       // Starting the backend or a sampler gives ERR_JARZYN_BACKEND with the same reason.
-      let err = match CudaSampler::new(SamplerConfig {
-        walkers: 4,
-        dim: 2,
-        step_size: 0.1,
-        seed: 1,
-        threads: 1,
-        weighted: true,
-      }) {
+      let err = match DeviceWalkers::new(config(4, 2, 0.1, 1, 1, true)) {
         Err(err) => err,
         Ok(_) => panic!("sampler without a device"),
       };
@@ -256,17 +251,6 @@ fn gpu_normals_match_cpu_bits() {
   }
 }
 
-fn init_positions(n: usize, d: usize, g: &Gauss, seed: u64) -> Vec<f32> {
-  let mut x = vec![0f32; n * d];
-  fill_normals(key_from_seed(seed), Counter::new(Stream::Init, 0), 0, d, &mut x);
-  for row in x.chunks_exact_mut(d) {
-    for c in 0..d {
-      row[c] = (g.mean[c] + g.sigma * row[c] as f64) as f32;
-    }
-  }
-  x
-}
-
 /// CPU and GPU samplers driven with the same energies: positions identical (bits) after every
 /// move, log-weights equal to round-off (bit-equality is expected too, and reported).
 #[test]
@@ -280,20 +264,9 @@ fn gpu_sampler_matches_cpu_sampler() {
     (2000, 37, true),
     (3000, 5, false),
   ] {
-    let cfg = SamplerConfig {
-      walkers: n,
-      dim: d,
-      step_size: 0.07,
-      seed: 42 + d as u64,
-      threads: 2,
-      weighted,
-    };
     let steps = 20;
-    let mut cpu = Sampler::new(cfg.clone()).unwrap();
-    let mut gpu = CudaSampler::new(cfg).unwrap();
-    let x0 = init_positions(n, d, &schedule(0, steps, d), 7);
-    cpu.positions.as_mut_slice().copy_from_slice(&x0);
-    gpu.set_positions(&x0).unwrap();
+    let x0 = schedule(0, steps, d).exact(n, d, 7);
+    let (mut cpu, mut gpu) = cpu_and_device(config(n, d, 0.07, 42 + d as u64, 2, weighted), &x0);
     let (mut e, mut g) = (vec![0f32; n], vec![0f32; n * d]);
     schedule(0, steps, d).eval(&x0, d, &mut e, &mut g);
     cpu.observe(Observation::External { energy: &e, grad: &g }).unwrap();
@@ -303,7 +276,7 @@ fn gpu_sampler_matches_cpu_sampler() {
       cpu.move_walkers().unwrap();
       gpu.move_walkers().unwrap();
       let xg = gpu.positions().unwrap();
-      let xc = cpu.positions.as_slice();
+      let xc = cpu.positions();
       for i in 0..xc.len() {
         assert_eq!(xg[i].to_bits(), xc[i].to_bits(), "n {n} d {d} step {k} index {i}");
       }
@@ -311,7 +284,7 @@ fn gpu_sampler_matches_cpu_sampler() {
       let rc = cpu.observe(Observation::External { energy: &e, grad: &g }).unwrap();
       let rg = gpu.observe(Observation::External { energy: &e, grad: &g }).unwrap();
       assert_eq!(rc, rg);
-      let (ac, ag) = (cpu.log_weights.as_slice(), gpu.log_weights().unwrap());
+      let (ac, ag) = (cpu.log_weights(), gpu.log_weights().unwrap());
       for i in 0..n {
         assert!(
           (ac[i] - ag[i]).abs() <= 1e-12 * (1.0 + ac[i].abs()),
@@ -321,7 +294,7 @@ fn gpu_sampler_matches_cpu_sampler() {
         );
         weight_bits_differ += (ac[i].to_bits() != ag[i].to_bits()) as usize;
       }
-      let (sc, sg) = (cpu.summary(), gpu.summary().unwrap());
+      let (sc, sg) = (cpu.summary().unwrap(), gpu.summary().unwrap());
       assert!(
         (sc.log_sum - sg.log_sum).abs() < 1e-9 * (1.0 + sc.log_sum.abs()),
         "{sc:?} {sg:?}"
@@ -338,9 +311,9 @@ fn gpu_sampler_matches_cpu_sampler() {
         assert!(diff <= n / 1000 + 2);
         if diff == 0 {
           let xg = gpu.positions().unwrap();
-          assert_eq!(xg, cpu.positions.as_slice());
+          assert_eq!(xg, cpu.positions());
         } else {
-          gpu.set_positions(cpu.positions.as_slice()).unwrap();
+          gpu.set_positions(cpu.positions()).unwrap();
         }
       }
     }
@@ -365,21 +338,10 @@ fn gpu_jarzynski_identity() {
   }
   for (h, ess_fraction) in [(0.1, 0.0), (0.5, 0.0), (0.1, 0.5)] {
     let (n, d, steps, seed) = (100_000usize, 3usize, 25usize, 100u64);
-    let cfg = SamplerConfig {
-      walkers: n,
-      dim: d,
-      step_size: h,
-      seed,
-      threads: 2,
-      weighted: true,
-    };
-    let mut s = CudaSampler::new(cfg.clone()).unwrap();
-    let mut cpu = Sampler::new(cfg).unwrap();
     let g0 = schedule(0, steps, d);
     // Drawn as in tests/identity.rs.
-    let x0 = init_positions(n, d, &g0, seed ^ 0xabc);
-    s.set_positions(&x0).unwrap();
-    cpu.positions.as_mut_slice().copy_from_slice(&x0);
+    let x0 = g0.exact(n, d, seed ^ 0xabc);
+    let (mut cpu, mut s) = cpu_and_device(config(n, d, h, seed, 2, true), &x0);
     let (mut e, mut gr) = (vec![0f32; n], vec![0f32; n * d]);
     g0.eval(&x0, d, &mut e, &mut gr);
     s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
@@ -389,10 +351,7 @@ fn gpu_jarzynski_identity() {
       s.move_walkers().unwrap();
       cpu.move_walkers().unwrap();
       let x = s.positions().unwrap();
-      assert!(
-        x == cpu.positions.as_slice(),
-        "h {h} step {k}: positions differ from the CPU's"
-      );
+      assert!(x == cpu.positions(), "h {h} step {k}: positions differ from the CPU's");
       schedule(k, steps, d).eval(&x, d, &mut e, &mut gr);
       s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
       cpu.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
@@ -403,7 +362,7 @@ fn gpu_jarzynski_identity() {
           s.resample(Scheme::Systematic).unwrap();
           cpu.resample(Scheme::Systematic).unwrap();
           // Ancestors may differ where round-off moves a cumulative weight across a uniform.
-          s.set_positions(cpu.positions.as_slice()).unwrap();
+          s.set_positions(cpu.positions()).unwrap();
         }
       }
     }
@@ -416,7 +375,7 @@ fn gpu_jarzynski_identity() {
       (got - exact).abs() < tol,
       "h {h}: log Z ratio {got} vs {exact} (tol {tol})"
     );
-    let got_cpu = cpu.log_normalizer_ratio();
+    let got_cpu = cpu.log_normalizer_ratio().unwrap();
     assert!(
       (got - got_cpu).abs() < 1e-9 * (1.0 + got.abs()),
       "h {h}: log Z ratio {got} vs CPU {got_cpu}"
@@ -440,7 +399,7 @@ fn gpu_jarzynski_identity() {
       }
     }
     if ess_fraction > 0.0 {
-      assert!(s.resamplings() > 0);
+      assert!(s.counters().resamplings > 0);
     }
   }
 }
@@ -466,15 +425,7 @@ fn gpu_resampling_unbiased_and_close_to_cpu() {
     Scheme::Stratified,
     Scheme::Residual,
   ] {
-    let cfg = SamplerConfig {
-      walkers: n,
-      dim: 1,
-      step_size: 0.1,
-      seed: 11,
-      threads: 1,
-      weighted: true,
-    };
-    let mut s = CudaSampler::new(cfg).unwrap();
+    let mut s = DeviceWalkers::new(config(n, 1, 0.1, 11, 1, true)).unwrap();
     let mut sum = vec![0f64; n];
     for _ in 0..reps {
       s.set_log_weights(&a).unwrap();
@@ -508,17 +459,10 @@ fn gpu_resampling_unbiased_and_close_to_cpu() {
     Scheme::Stratified,
     Scheme::Residual,
   ] {
-    let cfg = SamplerConfig {
-      walkers: n,
-      dim: 2,
-      step_size: 0.1,
-      seed: 5,
-      threads: 2,
-      weighted: true,
-    };
-    let mut cpu = Sampler::new(cfg.clone()).unwrap();
-    let mut gs = CudaSampler::new(cfg).unwrap();
-    cpu.log_weights.as_mut_slice().copy_from_slice(&a);
+    let cfg = config(n, 2, 0.1, 5, 2, true);
+    let mut cpu = CpuWalkers::new(cfg.clone()).unwrap();
+    let mut gs = DeviceWalkers::new(cfg).unwrap();
+    write_log_weights(&mut cpu, &a);
     gs.set_log_weights(&a).unwrap();
     let ac = cpu.resample(scheme).unwrap();
     let ag = gs.resample(scheme).unwrap();
@@ -536,20 +480,9 @@ fn gpu_long_rows_match_cpu() {
     return;
   }
   let (n, d) = (300usize, 3000usize);
-  let cfg = SamplerConfig {
-    walkers: n,
-    dim: d,
-    step_size: 0.05,
-    seed: 9,
-    threads: 2,
-    weighted: true,
-  };
-  let mut cpu = Sampler::new(cfg.clone()).unwrap();
-  let mut gs = CudaSampler::new(cfg).unwrap();
   let g0 = schedule(0, 5, d);
-  let x0 = init_positions(n, d, &g0, 3);
-  cpu.positions.as_mut_slice().copy_from_slice(&x0);
-  gs.set_positions(&x0).unwrap();
+  let x0 = g0.exact(n, d, 3);
+  let (mut cpu, mut gs) = cpu_and_device(config(n, d, 0.05, 9, 2, true), &x0);
   let (mut e, mut g) = (vec![0f32; n], vec![0f32; n * d]);
   g0.eval(&x0, d, &mut e, &mut g);
   cpu.observe(Observation::External { energy: &e, grad: &g }).unwrap();
@@ -557,11 +490,11 @@ fn gpu_long_rows_match_cpu() {
   for k in 1..=5 {
     cpu.move_walkers().unwrap();
     gs.move_walkers().unwrap();
-    assert_eq!(gs.positions().unwrap(), cpu.positions.as_slice(), "step {k}");
-    schedule(k, 5, d).eval(cpu.positions.as_slice(), d, &mut e, &mut g);
+    assert_eq!(gs.positions().unwrap(), cpu.positions(), "step {k}");
+    schedule(k, 5, d).eval(cpu.positions(), d, &mut e, &mut g);
     cpu.observe(Observation::External { energy: &e, grad: &g }).unwrap();
     gs.observe(Observation::External { energy: &e, grad: &g }).unwrap();
-    let (ac, ag) = (cpu.log_weights.as_slice(), gs.log_weights().unwrap());
+    let (ac, ag) = (cpu.log_weights(), gs.log_weights().unwrap());
     for i in 0..n {
       assert_eq!(ac[i].to_bits(), ag[i].to_bits(), "step {k} walker {i}");
     }
@@ -569,54 +502,17 @@ fn gpu_long_rows_match_cpu() {
 }
 
 /// The mixture on the device against the CPU's native mixture: energies and gradients to f32
-/// round-off, log-weights close, weighted parameter gradients to 1e-5 relative.
+/// round-off, log-weights close, weighted parameter gradients to 1e-4 of their scale.
 #[test]
 fn gpu_gmm_matches_cpu() {
   if gpu().is_none() {
     return;
   }
-  use jarzyn_core::gmm::GaussianMixture;
   for (n, d, k) in [(20_000usize, 2usize, 3usize), (5000, 50, 2), (3000, 9, 5)] {
-    let mut m = GaussianMixture::new(d, k).unwrap();
-    for (i, v) in m.means.iter_mut().enumerate() {
-      *v = ((i * 37) % 11) as f64 / 5.0 - 1.0;
-    }
-    for i in 0..k {
-      m.log_weights[i] = 0.3 * i as f64;
-      m.log_scales[i] = -0.2 + 0.1 * i as f64;
-    }
-    let cfg = SamplerConfig {
-      walkers: n,
-      dim: d,
-      step_size: 0.02,
-      seed: 21,
-      threads: 2,
-      weighted: true,
-    };
-    let mut cpu = Sampler::new(cfg.clone()).unwrap();
-    let mut gs = CudaSampler::new(cfg).unwrap();
-    let mut x0 = vec![0f32; n * d];
-    m.sample(&mut x0, 4, 0, true).unwrap();
-    cpu.positions.as_mut_slice().copy_from_slice(&x0);
-    gs.set_positions(&x0).unwrap();
-    cpu.observe_with(m.chunk_evaluator()).unwrap();
-    gs.observe_gmm(&m).unwrap();
+    let (m, mut cpu, mut gs) = gmm_pair(n, d, k);
     for step in 0..5 {
-      cpu.move_walkers().unwrap();
-      gs.move_walkers().unwrap();
-      // Same gradients to round-off, so positions agree to round-off, not bits, and drift apart
-      // by round-off over the steps (positions cannot be set between move and observe; the
-      // tolerances allow for the drift).
-      let xg = gs.positions().unwrap();
-      let worst = xg
-        .iter()
-        .zip(cpu.positions.as_slice())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-      assert!(worst < 1e-4, "n {n} d {d} step {step}: positions differ by {worst}");
-      cpu.observe_with(m.chunk_evaluator()).unwrap();
-      gs.observe_gmm(&m).unwrap();
-      let (ec, eg) = (cpu.energies.as_slice(), gs.energies().unwrap());
+      gmm_move_observe(&mut cpu, &mut gs, &m, &format!("n {n} d {d} step {step}"));
+      let (ec, eg) = (cpu.energies(), gs.energies().unwrap());
       for i in 0..n {
         assert!(
           (ec[i] - eg[i]).abs() <= 1e-5 * (1.0 + ec[i].abs()),
@@ -625,7 +521,7 @@ fn gpu_gmm_matches_cpu() {
           eg[i]
         );
       }
-      let (gc, gg) = (cpu.gradients.as_slice(), gs.gradients().unwrap());
+      let (gc, gg) = (cpu.gradients(), gs.gradients().unwrap());
       for i in 0..n * d {
         assert!(
           (gc[i] - gg[i]).abs() <= 1e-4 * (1.0 + gc[i].abs()),
@@ -635,24 +531,267 @@ fn gpu_gmm_matches_cpu() {
         );
       }
     }
-    let mut w = vec![0f64; n];
-    cpu.normalized_weights(&mut w).unwrap();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    let (pc, uc) = m
-      .weighted_param_grad(&pool, cpu.positions.as_slice(), Some(&w))
+    gmm_param_grads(&mut cpu, &mut gs, &m);
+  }
+}
+
+/// A host view of `w`, made current first.
+fn read_view(w: &mut dyn Walkers, v: View) -> Vec<f32> {
+  w.sync_view(v, false).unwrap();
+  w.f32_buffer(v).unwrap().as_slice().to_vec()
+}
+
+fn read_log_weights(w: &mut dyn Walkers) -> Vec<f64> {
+  w.sync_view(View::LogWeights, false).unwrap();
+  w.log_weight_buffer().as_slice().to_vec()
+}
+
+/// Write `src` through the host view `v` of `w`.
+fn write_view(w: &mut dyn Walkers, v: View, src: &[f32]) {
+  w.sync_view(v, true).unwrap();
+  w.f32_buffer(v).unwrap().as_mut_slice().copy_from_slice(src);
+}
+
+/// CPU and CUDA walkers driven through the `Walkers` interface alike (the CUDA ones through their
+/// host mirrors): positions identical (bits) after every move, log-weights, summaries and the
+/// walker-weighted gradients of a host-evaluated energy equal to round-off, for observations of
+/// caller arrays, of energies written into the views, and of native energies (the mixture's device
+/// kernels included); resampling, writes through every view, a refused write between move and
+/// observe, re-initialisation and restored counters.
+#[test]
+fn gpu_walkers_interface_matches_cpu() {
+  if gpu().is_none() {
+    return;
+  }
+  let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * (1.0 + a.abs());
+  for weighted in [true, false] {
+    let (n, d, steps) = (3000usize, 5usize, 12usize);
+    let cfg = config(n, d, 0.07, 17, 2, weighted);
+    let mut cpu: Box<dyn Walkers> = Box::new(CpuWalkers::new(cfg.clone()).unwrap());
+    let mut gpu: Box<dyn Walkers> = Box::new(CudaWalkers::new(cfg).unwrap());
+    assert!(cpu.device().is_none() && gpu.device().is_some());
+    let x0 = schedule(0, steps, d).exact(n, d, 5);
+    for w in [&mut cpu, &mut gpu] {
+      w.fill_positions(&mut |x| {
+        x.copy_from_slice(&x0);
+        Ok(())
+      })
       .unwrap();
-    let (pg, ug) = gs.gmm_weighted_param_grad(&m).unwrap();
-    let scale = pc.iter().fold(1e-3f64, |s, v| s.max(v.abs()));
-    for i in 0..pc.len() {
+      let (e, g) = schedule(0, steps, d).eval_vecs(&x0, d);
+      w.observe(Observation::External { energy: &e, grad: &g }).unwrap();
+    }
+    let tag = |k: usize| format!("weighted {weighted} step {k}");
+    for k in 1..=steps {
+      let key = gpu.state_key();
+      cpu.move_walkers().unwrap();
+      gpu.move_walkers().unwrap();
+      assert_ne!(gpu.state_key(), key);
+      let xc = read_view(cpu.as_mut(), View::Positions);
+      let xg = read_view(gpu.as_mut(), View::Positions);
+      assert_eq!(first_diff(&xg, &xc), None, "{}: positions", tag(k));
+      let energy = schedule(k, steps, d);
+      let (rc, rg) = match k % 4 {
+        // Caller arrays.
+        0 => {
+          let (e, g) = energy.eval_vecs(&xc, d);
+          let obs = || Observation::External { energy: &e, grad: &g };
+          (cpu.observe(obs()).unwrap(), gpu.observe(obs()).unwrap())
+        }
+        // Energies and gradients written into the views.
+        1 => {
+          let (e, g) = energy.eval_vecs(&xc, d);
+          for w in [&mut cpu, &mut gpu] {
+            write_view(w.as_mut(), View::Energies, &e);
+            write_view(w.as_mut(), View::Gradients, &g);
+          }
+          (
+            cpu.observe(Observation::InPlace).unwrap(),
+            gpu.observe(Observation::InPlace).unwrap(),
+          )
+        }
+        // A native energy (evaluated on the host for the device), its weighted gradient folded in.
+        _ => {
+          let mut fc = FusedEnergy::new(energy);
+          let mut fg = FusedEnergy::new(schedule(k, steps, d));
+          let r = (fc.observe(cpu.as_mut()).unwrap(), fg.observe(gpu.as_mut()).unwrap());
+          let (gc, uc) = fc.walker_param_grad(cpu.as_mut()).unwrap();
+          let (gg, ug) = fg.walker_param_grad(gpu.as_mut()).unwrap();
+          assert!(close(uc, ug, 1e-9), "{}: mean U {uc} vs {ug}", tag(k));
+          for c in 0..d {
+            assert!(
+              close(gc[c], gg[c], 1e-9),
+              "{}: gradient {c}: {} vs {}",
+              tag(k),
+              gc[c],
+              gg[c]
+            );
+          }
+          // The folded gradient is what a fresh computation gives, bit for bit.
+          let fresh = combine_parts(&cpu.walker_sums(fc.energy()).unwrap(), d).unwrap();
+          assert_eq!(fresh, (gc, uc), "{}: folded vs fresh", tag(k));
+          r
+        }
+      };
+      assert_eq!(rc, rg, "{}: observe report", tag(k));
+      if k == 9 {
+        // Observed again in place without a move: both re-observe the last observation.
+        assert_eq!(
+          cpu.observe(Observation::InPlace).unwrap(),
+          gpu.observe(Observation::InPlace).unwrap()
+        );
+      }
+      let (ac, ag) = (read_log_weights(cpu.as_mut()), read_log_weights(gpu.as_mut()));
+      for i in 0..n {
+        assert!(
+          close(ac[i], ag[i], 1e-12),
+          "{}: walker {i}: {} vs {}",
+          tag(k),
+          ac[i],
+          ag[i]
+        );
+      }
+      let (sc, sg) = (cpu.summary().unwrap(), gpu.summary().unwrap());
       assert!(
-        (pc[i] - pg[i]).abs() <= 1e-4 * scale,
-        "param {i}: {} vs {}",
-        pc[i],
-        pg[i]
+        close(sc.log_sum, sg.log_sum, 1e-9) && sc.zero == sg.zero,
+        "{sc:?} {sg:?}"
+      );
+      let (cc, cg) = (cpu.counters(), gpu.counters());
+      assert_eq!(
+        (cc.steps, cc.resamplings, cc.invalid_total, cc.observed),
+        (cg.steps, cg.resamplings, cg.invalid_total, cg.observed)
+      );
+      assert!(close(cc.log_norm_absorbed, cg.log_norm_absorbed, 1e-12));
+      if k == 6 {
+        let (anc_c, anc_g) = (
+          cpu.resample(Scheme::Systematic).unwrap(),
+          gpu.resample(Scheme::Systematic).unwrap(),
+        );
+        let diff = anc_c.iter().zip(&anc_g).filter(|(a, b)| a != b).count();
+        println!("weighted {weighted}: {diff} ancestors differ");
+        assert!(diff <= n / 1000 + 2);
+        if diff > 0 {
+          // Round-off moved a cumulative weight across a uniform: continue from the CPU's state,
+          // written through the views.
+          for v in [View::Positions, View::Energies, View::Gradients] {
+            let src = read_view(cpu.as_mut(), v);
+            write_view(gpu.as_mut(), v, &src);
+          }
+        }
+        assert_eq!(
+          read_view(gpu.as_mut(), View::Positions),
+          read_view(cpu.as_mut(), View::Positions)
+        );
+      }
+    }
+    let (lc, lg) = (cpu.log_normalizer_ratio().unwrap(), gpu.log_normalizer_ratio().unwrap());
+    assert!(close(lc, lg, 1e-9), "log Z ratio {lc} vs {lg}");
+    let (mut pc, mut pg) = (vec![0f64; n], vec![0f64; n]);
+    cpu.normalized_weights(&mut pc).unwrap();
+    gpu.normalized_weights(&mut pg).unwrap();
+    assert!((0..n).all(|i| (pc[i] - pg[i]).abs() <= 1e-12), "normalised weights");
+    assert_eq!(cpu.view_traffic(), [0, 0]);
+    assert!(gpu.view_traffic().iter().all(|&b| b > 0), "{:?}", gpu.view_traffic());
+
+    // Positions written through the interface change the state key: a gradient folded into the
+    // last observation is not used for them.
+    let x1 = schedule(0, steps, d).exact(n, d, 6);
+    for w in [&mut cpu, &mut gpu] {
+      let mut f = FusedEnergy::new(schedule(steps, steps, d));
+      f.observe(w.as_mut()).unwrap();
+      let key = w.state_key();
+      w.fill_positions(&mut |x| {
+        x.copy_from_slice(&x1);
+        Ok(())
+      })
+      .unwrap();
+      assert_ne!(
+        w.state_key(),
+        key,
+        "weighted {weighted}: state key after fill_positions"
+      );
+      let fresh = combine_parts(&w.walker_sums(f.energy()).unwrap(), d).unwrap();
+      assert_eq!(
+        f.walker_param_grad(w.as_mut()).unwrap(),
+        fresh,
+        "weighted {weighted}: stale gradient"
       );
     }
-    assert!((uc - ug).abs() <= 1e-5 * (1.0 + uc.abs()), "mean U {uc} vs {ug}");
+
+    // Positions cannot be written between a move and its observation.
+    cpu.move_walkers().unwrap();
+    gpu.move_walkers().unwrap();
+    for w in [&mut cpu, &mut gpu] {
+      let err = w.fill_positions(&mut |_| Ok(())).unwrap_err();
+      assert_eq!(err.code(), "ERR_JARZYN_BAD_STATE");
+      let x = read_view(w.as_mut(), View::Positions);
+      let (e, g) = schedule(steps, steps, d).eval_vecs(&x, d);
+      w.observe(Observation::External { energy: &e, grad: &g }).unwrap();
+    }
+
+    // Re-initialised: A = 0 and the next observation only records; then counters restored with a
+    // later step count, which the next move's noise follows.
+    for w in [&mut cpu, &mut gpu] {
+      w.reinitialize().unwrap();
+      assert!(!w.counters().observed);
+      assert!(read_log_weights(w.as_mut()).iter().all(|&a| a == 0.0));
+    }
+    let x = read_view(cpu.as_mut(), View::Positions);
+    let (e, g) = schedule(1, steps, d).eval_vecs(&x, d);
+    for w in [&mut cpu, &mut gpu] {
+      w.observe(Observation::External { energy: &e, grad: &g }).unwrap();
+    }
+    let mut c = cpu.counters();
+    assert!(c.observed);
+    c.steps += 5;
+    for w in [&mut cpu, &mut gpu] {
+      w.restore_counters(c).unwrap();
+      w.move_walkers().unwrap();
+      assert_eq!(w.counters().steps, c.steps + 1);
+    }
+    let xc = read_view(cpu.as_mut(), View::Positions);
+    assert_eq!(
+      first_diff(&read_view(gpu.as_mut(), View::Positions), &xc),
+      None,
+      "after the restore"
+    );
+
+    // The mixture: the device's kernels against the CPU's, to round-off.
+    let m = mixture(d, 2);
+    let (rc, parts_c) = cpu.observe_energy(&m, true).unwrap();
+    let (rg, parts_g) = gpu.observe_energy(&m, true).unwrap();
+    assert_eq!(rc, rg);
+    let (ec, eg) = (
+      read_view(cpu.as_mut(), View::Energies),
+      read_view(gpu.as_mut(), View::Energies),
+    );
+    assert!(
+      (0..n).all(|i| (ec[i] - eg[i]).abs() <= 1e-5 * (1.0 + ec[i].abs())),
+      "mixture energies"
+    );
+    let (gc, uc) = combine_parts(&parts_c, m.param_count()).unwrap();
+    let (gg, ug) = combine_parts(&parts_g, m.param_count()).unwrap();
+    let scale = gc.iter().fold(1e-3f64, |s, v| s.max(v.abs()));
+    for i in 0..gc.len() {
+      assert!(
+        (gc[i] - gg[i]).abs() <= 1e-4 * scale,
+        "mixture parameter {i}: {} vs {}",
+        gc[i],
+        gg[i]
+      );
+    }
+    assert!(
+      (uc - ug).abs() <= 1e-5 * (1.0 + uc.abs()),
+      "mixture mean U {uc} vs {ug}"
+    );
   }
+}
+
+/// Index of the first element whose bits differ, with both values.
+fn first_diff(a: &[f32], b: &[f32]) -> Option<(usize, f32, f32)> {
+  assert_eq!(a.len(), b.len());
+  (0..a.len())
+    .find(|&i| a[i].to_bits() != b[i].to_bits())
+    .map(|i| (i, a[i], b[i]))
 }
 
 /// Write the PTX to $JARZYN_DUMP_PTX (a path) when set: for inspection.

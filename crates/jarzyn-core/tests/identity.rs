@@ -7,20 +7,20 @@
 
 mod common;
 
-use common::{schedule, Gauss};
-use jarzyn_core::normal::fill_normals;
-use jarzyn_core::philox::{key_from_seed, Counter, Stream};
-use jarzyn_core::{Observation, Sampler, SamplerConfig, Scheme};
+use common::{config, schedule, Gauss};
+use jarzyn_core::{CpuWalkers, Observation, Scheme, Walkers};
 
-fn exact_init(s: &mut Sampler, g: &Gauss, seed: u64) {
-  let d = s.dim();
-  let x = s.positions.as_mut_slice();
-  fill_normals(key_from_seed(seed), Counter::new(Stream::Init, 0), 0, d, x);
-  for row in x.chunks_exact_mut(d) {
-    for c in 0..d {
-      row[c] = (g.mean[c] + g.sigma * row[c] as f64) as f32;
-    }
-  }
+fn exact_init(s: &mut CpuWalkers, g: &Gauss, seed: u64) {
+  let d = s.config().dim;
+  s.fill_positions(&mut |x| {
+    g.fill_exact(x, d, seed);
+    Ok(())
+  })
+  .unwrap();
+}
+
+fn walkers(n: usize, d: usize, h: f64, seed: u64, threads: usize, weighted: bool) -> CpuWalkers {
+  CpuWalkers::new(config(n, d, h, seed, threads, weighted)).unwrap()
 }
 
 struct Outcome {
@@ -33,29 +33,21 @@ struct Outcome {
 }
 
 fn run(n: usize, d: usize, h: f64, steps: usize, seed: u64, threads: usize, ess_fraction: f64) -> Outcome {
-  let mut s = Sampler::new(SamplerConfig {
-    walkers: n,
-    dim: d,
-    step_size: h,
-    seed,
-    threads,
-    weighted: true,
-  })
-  .unwrap();
+  let mut s = walkers(n, d, h, seed, threads, true);
   let g0 = schedule(0, steps, d);
   exact_init(&mut s, &g0, seed ^ 0xabc);
   let mut e = vec![0f32; n];
   let mut gr = vec![0f32; n * d];
-  g0.eval(s.positions.as_slice(), d, &mut e, &mut gr);
+  g0.eval(s.positions(), d, &mut e, &mut gr);
   s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
   let mut var_absorbed = 0.0;
   for k in 1..=steps {
     s.move_walkers().unwrap();
     let gk = schedule(k, steps, d);
-    gk.eval(s.positions.as_slice(), d, &mut e, &mut gr);
+    gk.eval(s.positions(), d, &mut e, &mut gr);
     s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
     if k < steps {
-      let sm = s.summary();
+      let sm = s.summary().unwrap();
       if sm.ess() < ess_fraction * n as f64 {
         // Variance of log mean w ~ CV^2 / N (delta method), summed over independent epochs.
         var_absorbed += sm.cv2() / n as f64;
@@ -63,11 +55,11 @@ fn run(n: usize, d: usize, h: f64, steps: usize, seed: u64, threads: usize, ess_
       }
     }
   }
-  let sm = s.summary();
+  let sm = s.summary().unwrap();
   let gk = schedule(steps, steps, d);
   let mut p = vec![0f64; n];
   s.normalized_weights(&mut p).unwrap();
-  let x = s.positions.as_slice();
+  let x = s.positions();
   let mut mean_err = vec![0.0; d];
   let mut se_mean = vec![0.0; d];
   for c in 0..d {
@@ -77,12 +69,12 @@ fn run(n: usize, d: usize, h: f64, steps: usize, seed: u64, threads: usize, ess_
     se_mean[c] = v.sqrt();
   }
   Outcome {
-    log_ratio: s.log_normalizer_ratio(),
+    log_ratio: s.log_normalizer_ratio().unwrap(),
     log_ratio_exact: d as f64 * (gk.sigma / g0.sigma).ln(),
     se_log_ratio: (var_absorbed + sm.cv2() / n as f64).sqrt(),
     mean_err,
     se_mean,
-    resamplings: s.resamplings(),
+    resamplings: s.counters().resamplings,
   }
 }
 
@@ -128,28 +120,20 @@ fn identity_holds_across_resamplings() {
 #[test]
 fn unweighted_mean_is_biased_here() {
   let (n, d, steps) = (20_000, 3, 25);
-  let mut s = Sampler::new(SamplerConfig {
-    walkers: n,
-    dim: d,
-    step_size: 0.01,
-    seed: 3,
-    threads: 2,
-    weighted: false,
-  })
-  .unwrap();
+  let mut s = walkers(n, d, 0.01, 3, 2, false);
   let g0 = schedule(0, steps, d);
   exact_init(&mut s, &g0, 3);
   let mut e = vec![0f32; n];
   let mut gr = vec![0f32; n * d];
-  g0.eval(s.positions.as_slice(), d, &mut e, &mut gr);
+  g0.eval(s.positions(), d, &mut e, &mut gr);
   s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
   for k in 1..=steps {
     s.move_walkers().unwrap();
-    schedule(k, steps, d).eval(s.positions.as_slice(), d, &mut e, &mut gr);
+    schedule(k, steps, d).eval(s.positions(), d, &mut e, &mut gr);
     s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
   }
   let gk = schedule(steps, steps, d);
-  let x = s.positions.as_slice();
+  let x = s.positions();
   let m: f64 = (0..n).map(|i| x[i * d + d - 1] as f64).sum::<f64>() / n as f64;
   let se = gk.sigma / (n as f64).sqrt();
   assert!(
@@ -157,7 +141,7 @@ fn unweighted_mean_is_biased_here() {
     "unweighted mean {m} unexpectedly close to {}",
     gk.mean[d - 1]
   );
-  assert!(s.log_weights.as_slice().iter().all(|&a| a == 0.0));
+  assert!(s.log_weights().iter().all(|&a| a == 0.0));
 }
 
 /// With parameters frozen, the weight increment of one step is the MALA log acceptance ratio
@@ -165,15 +149,7 @@ fn unweighted_mean_is_biased_here() {
 #[test]
 fn frozen_parameters_give_mala_log_ratio() {
   let (n, d, h) = (64, 5, 0.3);
-  let mut s = Sampler::new(SamplerConfig {
-    walkers: n,
-    dim: d,
-    step_size: h,
-    seed: 9,
-    threads: 1,
-    weighted: true,
-  })
-  .unwrap();
+  let mut s = walkers(n, d, h, 9, 1, true);
   let g = Gauss {
     mean: vec![0.3, -0.2, 1.0, 0.0, 2.0],
     sigma: 0.8,
@@ -188,11 +164,11 @@ fn frozen_parameters_give_mala_log_ratio() {
   );
   let mut e0 = vec![0f32; n];
   let mut g0 = vec![0f32; n * d];
-  g.eval(s.positions.as_slice(), d, &mut e0, &mut g0);
+  g.eval(s.positions(), d, &mut e0, &mut g0);
   s.observe(Observation::External { energy: &e0, grad: &g0 }).unwrap();
-  let x0 = s.positions.as_slice().to_vec();
+  let x0 = s.positions().to_vec();
   s.move_walkers().unwrap();
-  let x1 = s.positions.as_slice().to_vec();
+  let x1 = s.positions().to_vec();
   let mut e1 = vec![0f32; n];
   let mut g1 = vec![0f32; n * d];
   g.eval(&x1, d, &mut e1, &mut g1);
@@ -207,7 +183,7 @@ fn frozen_parameters_give_mala_log_ratio() {
     };
     let mala = (-(e1[i] as f64) + log_q(&x0[r.clone()], &x1[r.clone()], &g1[r.clone()]))
       - (-(e0[i] as f64) + log_q(&x1[r.clone()], &x0[r.clone()], &g0[r.clone()]));
-    let a = s.log_weights.as_slice()[i];
+    let a = s.log_weights()[i];
     assert!(
       (a - mala).abs() < 1e-9 * (1.0 + mala.abs()),
       "walker {i}: {a} vs MALA {mala}"
@@ -219,15 +195,7 @@ fn frozen_parameters_give_mala_log_ratio() {
 fn ais_reobservation_without_move() {
   // Observing under new parameters without moving adds U_old(X) - U_new(X).
   let (n, d) = (16, 2);
-  let mut s = Sampler::new(SamplerConfig {
-    walkers: n,
-    dim: d,
-    step_size: 0.1,
-    seed: 2,
-    threads: 1,
-    weighted: true,
-  })
-  .unwrap();
+  let mut s = walkers(n, d, 0.1, 2, 1, true);
   exact_init(
     &mut s,
     &Gauss {
@@ -241,38 +209,30 @@ fn ais_reobservation_without_move() {
     mean: vec![0.0; d],
     sigma: 1.0,
   }
-  .eval(s.positions.as_slice(), d, &mut ea, &mut ga);
+  .eval(s.positions(), d, &mut ea, &mut ga);
   Gauss {
     mean: vec![0.5; d],
     sigma: 1.3,
   }
-  .eval(s.positions.as_slice(), d, &mut eb, &mut gb);
+  .eval(s.positions(), d, &mut eb, &mut gb);
   s.observe(Observation::External { energy: &ea, grad: &ga }).unwrap();
   s.observe(Observation::External { energy: &eb, grad: &gb }).unwrap();
   for i in 0..n {
-    assert_eq!(s.log_weights.as_slice()[i], ea[i] as f64 - eb[i] as f64);
+    assert_eq!(s.log_weights()[i], ea[i] as f64 - eb[i] as f64);
   }
 }
 
 fn trajectory(threads: usize) -> (Vec<u32>, Vec<u64>, u64) {
   let (n, d, steps) = (5_003, 7, 12);
-  let mut s = Sampler::new(SamplerConfig {
-    walkers: n,
-    dim: d,
-    step_size: 0.2,
-    seed: 42,
-    threads,
-    weighted: true,
-  })
-  .unwrap();
+  let mut s = walkers(n, d, 0.2, 42, threads, true);
   exact_init(&mut s, &schedule(0, steps, d), 42);
   let mut e = vec![0f32; n];
   let mut gr = vec![0f32; n * d];
-  schedule(0, steps, d).eval(s.positions.as_slice(), d, &mut e, &mut gr);
+  schedule(0, steps, d).eval(s.positions(), d, &mut e, &mut gr);
   s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
   for k in 1..=steps {
     s.move_walkers().unwrap();
-    schedule(k, steps, d).eval(s.positions.as_slice(), d, &mut e, &mut gr);
+    schedule(k, steps, d).eval(s.positions(), d, &mut e, &mut gr);
     s.observe(Observation::External { energy: &e, grad: &gr }).unwrap();
     s.maybe_resample(
       0.7,
@@ -285,9 +245,9 @@ fn trajectory(threads: usize) -> (Vec<u32>, Vec<u64>, u64) {
     .unwrap();
   }
   (
-    s.positions.as_slice().iter().map(|v| v.to_bits()).collect(),
-    s.log_weights.as_slice().iter().map(|v| v.to_bits()).collect(),
-    s.log_normalizer_ratio().to_bits(),
+    s.positions().iter().map(|v| v.to_bits()).collect(),
+    s.log_weights().iter().map(|v| v.to_bits()).collect(),
+    s.log_normalizer_ratio().unwrap().to_bits(),
   )
 }
 
@@ -301,24 +261,16 @@ fn bit_identical_for_any_thread_count() {
 #[test]
 fn invalid_walkers_get_zero_weight_and_all_invalid_fails() {
   let (n, d) = (8, 2);
-  let mut s = Sampler::new(SamplerConfig {
-    walkers: n,
-    dim: d,
-    step_size: 0.1,
-    seed: 1,
-    threads: 2,
-    weighted: true,
-  })
-  .unwrap();
+  let mut s = walkers(n, d, 0.1, 1, 2, true);
   let mut e = vec![1f32; n];
   let mut g = vec![0f32; n * d];
   e[3] = f32::NAN;
   g[2 * 5 + 1] = f32::INFINITY;
   let r = s.observe(Observation::External { energy: &e, grad: &g }).unwrap();
   assert_eq!(r.newly_invalid, 2);
-  assert_eq!(s.log_weights.as_slice()[3], f64::NEG_INFINITY);
-  assert_eq!(s.log_weights.as_slice()[5], f64::NEG_INFINITY);
-  assert!((s.summary().ess() - 6.0).abs() < 1e-12);
+  assert_eq!(s.log_weights()[3], f64::NEG_INFINITY);
+  assert_eq!(s.log_weights()[5], f64::NEG_INFINITY);
+  assert!((s.summary().unwrap().ess() - 6.0).abs() < 1e-12);
   // Resampling never picks them.
   let anc = s.resample(Scheme::Multinomial).unwrap();
   assert!(anc.iter().all(|&i| i != 3 && i != 5));
@@ -329,15 +281,7 @@ fn invalid_walkers_get_zero_weight_and_all_invalid_fails() {
 
 #[test]
 fn misuse_is_an_error_not_a_panic() {
-  let mut s = Sampler::new(SamplerConfig {
-    walkers: 4,
-    dim: 3,
-    step_size: 0.1,
-    seed: 1,
-    threads: 1,
-    weighted: true,
-  })
-  .unwrap();
+  let mut s = walkers(4, 3, 0.1, 1, 1, true);
   assert_eq!(s.move_walkers().unwrap_err().code(), "ERR_JARZYN_BAD_STATE");
   let err = s
     .observe(Observation::External {
@@ -354,14 +298,7 @@ fn misuse_is_an_error_not_a_panic() {
   s.move_walkers().unwrap();
   assert_eq!(s.move_walkers().unwrap_err().code(), "ERR_JARZYN_BAD_STATE");
   for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-    let r = Sampler::new(SamplerConfig {
-      walkers: 4,
-      dim: 3,
-      step_size: bad,
-      seed: 1,
-      threads: 1,
-      weighted: true,
-    });
+    let r = CpuWalkers::new(config(4, 3, bad, 1, 1, true));
     assert_eq!(r.err().unwrap().code(), "ERR_JARZYN_INVALID_OPTION");
   }
 }

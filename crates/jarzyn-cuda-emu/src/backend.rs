@@ -1,8 +1,8 @@
 //! Launch helpers for the tests that call the kernels directly (through [`crate::kernels`], not
 //! the fake driver): the launch configurations and constants of crates/jarzyn-core/src/cuda/
 //! (backend.rs, resample.rs), and the test hooks of `CudaBackend` (philox, Box-Muller, normals,
-//! summary partials) with the same buffers and argument order. The sampler itself is jarzyn-core's
-//! real `CudaSampler`, run on the fake driver.
+//! summary partials) with the same buffers and argument order. The walkers themselves are
+//! jarzyn-core's real `DeviceWalkers` (and `CudaWalkers` over them), run on the fake driver.
 
 use jarzyn_core::philox::Counter;
 
@@ -93,13 +93,13 @@ pub struct Partials {
 }
 
 impl Partials {
-  /// Combined in chunk order as cuda/sampler.rs does (`weights::combine_chunks`).
+  /// Combined in chunk order as cuda/walkers.rs does (`weights::combine_chunks`).
   pub fn combine(&self, n: usize) -> jarzyn_core::WeightSummary {
     combine_partials(n, &self.max, &self.s, &self.s2, &self.zero)
   }
 }
 
-/// `combine_partials` of cuda/sampler.rs: the per-chunk partials combined in chunk order by
+/// `combine_partials` of cuda/walkers.rs: the per-chunk partials combined in chunk order by
 /// `weights::combine_chunks`.
 pub fn combine_partials(n: usize, pm: &[f64], ps: &[f64], ps2: &[f64], pz: &[u32]) -> jarzyn_core::WeightSummary {
   jarzyn_core::weights::combine_chunks(n, (0..pm.len()).map(|i| (pm[i], ps[i], ps2[i], pz[i] as usize)))

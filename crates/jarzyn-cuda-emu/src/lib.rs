@@ -12,7 +12,7 @@ pub struct Grid {
 }
 
 impl Grid {
-  /// ceil(n / block) blocks (at least one) of `block` threads, as `grid()` in cuda/sampler.rs.
+  /// ceil(n / block) blocks (at least one) of `block` threads, as `grid()` in cuda/backend.rs.
   pub fn linear(n: u64, block: u32) -> Grid {
     let blocks = n.div_ceil(block as u64).max(1);
     assert!(blocks <= i32::MAX as u64, "too many blocks");

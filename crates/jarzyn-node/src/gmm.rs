@@ -139,7 +139,9 @@ impl NativeGmm {
     // SAFETY: the outputs alias neither `x` nor each other (checked above).
     let e = unsafe { energy.as_mut() };
     match grad {
-      Some(mut g) => self.model().evaluate(&self.pool, x.as_ref(), e, Some(unsafe { g.as_mut() })),
+      Some(mut g) => self
+        .model()
+        .evaluate(&self.pool, x.as_ref(), e, Some(unsafe { g.as_mut() })),
       None => self.model().evaluate(&self.pool, x.as_ref(), e, None),
     }
     .or_throw(&env)
@@ -156,7 +158,12 @@ impl NativeGmm {
 
   /// sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j); w = 1/n when `weights` is null.
   #[napi]
-  pub fn param_grad(&self, env: Env, x: Float32ArraySlice, weights: Option<Float64ArraySlice>) -> Result<NativeParamGrad> {
+  pub fn param_grad(
+    &self,
+    env: Env,
+    x: Float32ArraySlice,
+    weights: Option<Float64ArraySlice>,
+  ) -> Result<NativeParamGrad> {
     let w = weights.as_ref().map(|w| -> &[f64] { w.as_ref() });
     let (g, u) = self.model().param_grad(&self.pool, x.as_ref(), w).or_throw(&env)?;
     Ok(NativeParamGrad {
@@ -184,7 +191,10 @@ impl NativeGmm {
   pub fn gradient(&mut self, env: Env, sampler: &mut NativeSampler, data: Float32ArraySlice) -> Result<NativeGradient> {
     let w = walkers_of(&env, sampler, self.model().dim)?;
     let summary = NativeSampler::summary_of(&env, w)?;
-    let (dg, du) = self.model().param_grad(&self.pool, data.as_ref(), None).or_throw(&env)?;
+    let (dg, du) = self
+      .model()
+      .param_grad(&self.pool, data.as_ref(), None)
+      .or_throw(&env)?;
     let (wg, wu) = self.fused.walker_param_grad(w).or_throw(&env)?;
     Ok(NativeGradient {
       params: Float64Array::new(self.model().params()),
@@ -232,7 +242,14 @@ impl NativeGmm {
 
   /// Exact samples into `out` (n x d); returns each sample's component.
   #[napi]
-  pub fn sample(&self, env: Env, mut out: Float32ArraySlice, seed_value: BigInt, step: f64, stratified: bool) -> Result<Uint32Array> {
+  pub fn sample(
+    &self,
+    env: Env,
+    mut out: Float32ArraySlice,
+    seed_value: BigInt,
+    step: f64,
+    stratified: bool,
+  ) -> Result<Uint32Array> {
     let s = seed(&env, seed_value)?;
     // SAFETY: only this call references `out`.
     let o = unsafe { out.as_mut() };
@@ -242,12 +259,18 @@ impl NativeGmm {
 
   /// Exact samples into the sampler's positions (a fresh start of a weighted run).
   #[napi]
-  pub fn sample_into(&self, env: Env, sampler: &mut NativeSampler, seed_value: BigInt, step: f64, stratified: bool) -> Result<()> {
+  pub fn sample_into(
+    &self,
+    env: Env,
+    sampler: &mut NativeSampler,
+    seed_value: BigInt,
+    step: f64,
+    stratified: bool,
+  ) -> Result<()> {
     let s = seed(&env, seed_value)?;
     let w = walkers_of(&env, sampler, self.model().dim)?;
     let m = self.model();
     w.fill_positions(&mut |x| m.sample(x, s, step as u64, stratified).map(|_| ()))
       .or_throw(&env)
   }
-
 }

@@ -2,7 +2,9 @@
 //! JavaScript. The TypeScript `Sampler` validates arguments and documents the API; this layer
 //! checks what needs the JavaScript values themselves (aliasing) and maps errors.
 
-use jarzyn_core::{Counters, CpuWalkers, ObserveReport, Observation, Scheme, View, WalkerConfig, Walkers, WeightSummary};
+use jarzyn_core::{
+  Counters, CpuWalkers, Observation, ObserveReport, Scheme, View, WalkerConfig, Walkers, WeightSummary,
+};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -157,7 +159,11 @@ impl NativeSampler {
   /// 'cpu' or 'cuda': what runs the walkers.
   #[napi(getter)]
   pub fn device(&mut self, env: Env) -> Result<&'static str> {
-    Ok(if self.walkers(&env)?.device().is_some() { "cuda" } else { "cpu" })
+    Ok(if self.walkers(&env)?.device().is_some() {
+      "cuda"
+    } else {
+      "cpu"
+    })
   }
 
   /// Why a GPU was asked for and the CPU runs; null otherwise.
@@ -214,7 +220,12 @@ impl NativeSampler {
   /// `gradients` views are the zero-copy path (GPU: one copy of each to the device); any other
   /// array is copied in (arrays that alias the walkers' memory are copied out first).
   #[napi]
-  pub fn observe(&mut self, env: Env, energy: Float32ArraySlice, grad: Float32ArraySlice) -> Result<NativeObserveReport> {
+  pub fn observe(
+    &mut self,
+    env: Env,
+    energy: Float32ArraySlice,
+    grad: Float32ArraySlice,
+  ) -> Result<NativeObserveReport> {
     let w = self.walkers(&env)?;
     let (e, g): (&[f32], &[f32]) = (energy.as_ref(), grad.as_ref());
     let own = |w: &mut dyn Walkers, v| w.f32_buffer(v).map(|b| b.addr_range());
@@ -252,7 +263,12 @@ impl NativeSampler {
   pub fn weights_and_summary(&mut self, env: Env, mut out: Float64ArraySlice) -> Result<NativeWeightSummary> {
     let w = self.walkers(&env)?;
     let own = w.log_weight_buffer().as_slice();
-    check_no_alias(&env, own, out.as_ref(), "`out` must not be the sampler's own logWeights")?;
+    check_no_alias(
+      &env,
+      own,
+      out.as_ref(),
+      "`out` must not be the sampler's own logWeights",
+    )?;
     // SAFETY: `out` does not alias the walkers' buffers (checked above).
     let s = w.normalized_weights(unsafe { out.as_mut() }).or_throw(&env)?;
     Ok(summary_to_js(&s, w.counters().log_norm_absorbed))

@@ -6,8 +6,8 @@ use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::backend::{be, grid, BLOCK_THREADS};
 use super::walkers::DeviceWalkers;
-use crate::error::{CoreError, Result};
 use crate::energy::WalkerPart;
+use crate::error::{CoreError, Result};
 use crate::models::gmm::GaussianMixture;
 use crate::walkers::{check_len, ObserveReport};
 use crate::weights::REDUCE_CHUNK;
@@ -68,7 +68,11 @@ impl DeviceWalkers {
   /// gradient buffers too when `into_sampler`.
   fn gmm_eval(&mut self, into_sampler: bool) -> Result<()> {
     let dg = self.gmm.as_mut().expect("uploaded");
-    let (n32, d32, k32) = (self.book.cfg.walkers as u32, self.book.cfg.dim as u32, dg.model.components as u32);
+    let (n32, d32, k32) = (
+      self.book.cfg.walkers as u32,
+      self.book.cfg.dim as u32,
+      dg.model.components as u32,
+    );
     let null = 0u64;
     let mut b = self.be.stream.launch_builder(&self.be.f_gmm_eval);
     b.arg(&n32)

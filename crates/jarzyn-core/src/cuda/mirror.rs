@@ -20,7 +20,7 @@ use crate::energy::{DeviceModel, Energy, WalkerPart};
 use crate::error::Result;
 use crate::resample::Scheme;
 use crate::walkers::{
-  not_f32, walker_chunk, Counters, DeviceInfo, FixedBuf, ObserveReport, Observation, View, WalkerConfig, Walkers,
+  not_f32, walker_chunk, Counters, DeviceInfo, FixedBuf, Observation, ObserveReport, View, WalkerConfig, Walkers,
 };
 use crate::weights::WeightSummary;
 
@@ -172,12 +172,10 @@ impl CudaWalkers {
     self.pull(E)?;
     self.pull(G)?;
     let g0 = self.pre(bit(X) | bit(A))?;
-    let r = self
-      .device
-      .observe(Observation::External {
-        energy: self.energies.as_slice(),
-        grad: self.gradients.as_slice(),
-      });
+    let r = self.device.observe(Observation::External {
+      energy: self.energies.as_slice(),
+      grad: self.gradients.as_slice(),
+    });
     let g1 = self.device.generation();
     self.post(g0, bit(A));
     if g1 != g0 {
@@ -191,6 +189,9 @@ impl CudaWalkers {
   /// An energy without device kernels, evaluated on the host at the positions' mirror, in the
   /// CPU's chunks, into the energy and gradient mirrors.
   fn evaluate_on_host(&mut self, energy: &dyn Energy) -> Result<()> {
+    // The positions the device will observe at: written ones are sent (or, between a move and the
+    // observation, dropped as the device refuses them) before the mirror is read.
+    self.pre(bit(X))?;
     self.pull(X)?;
     let d = self.device.config().dim;
     let cw = walker_chunk(d);
@@ -311,8 +312,9 @@ impl Walkers for CudaWalkers {
     self.device.book.check_positions_writable()?;
     // Into the host mirror, then to the device at once: the state key changes with the positions,
     // as on the CPU (a gradient folded into the last observation must not be used for them).
-    fill(self.positions.as_mut_slice())?;
+    // Dirty before `fill` runs: a fill that fails half-way leaves written rows, as on the CPU.
     self.state[X] = Mirror::HostDirty;
+    fill(self.positions.as_mut_slice())?;
     self.push(X)
   }
 

@@ -19,7 +19,9 @@ use super::resample::ResampleScratch;
 use crate::error::{CoreError, Result};
 use crate::philox::{Counter, Stream};
 use crate::resample::Scheme;
-use crate::walkers::{check_ess_fraction, check_len, Book, Counters, DeviceInfo, ObserveReport, Observation, Phase, WalkerConfig};
+use crate::walkers::{
+  check_ess_fraction, check_len, Book, Counters, DeviceInfo, Observation, ObserveReport, Phase, WalkerConfig,
+};
 use crate::weights::{normalized_into, WeightSummary, REDUCE_CHUNK};
 
 /// Per-chunk partials of the log-weight summary (one entry per REDUCE_CHUNK walkers), kept on the

@@ -80,4 +80,3 @@ impl<T> SharedPtr<T> {
     std::slice::from_raw_parts_mut(self.0.add(start), len)
   }
 }
-

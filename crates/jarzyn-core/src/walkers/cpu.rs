@@ -6,8 +6,8 @@ use rayon::prelude::*;
 
 use super::rows::{move_rows, observe_rows, MoveRows, ObserveRows};
 use super::{
-  check_ess_fraction, check_len, not_f32, walker_chunk, Book, Counters, DeviceInfo, FixedBuf, ObserveReport, Observation, Phase,
-  SharedPtr, View, WalkerConfig, Walkers, CHUNK_FLOATS,
+  check_ess_fraction, check_len, not_f32, walker_chunk, Book, Counters, DeviceInfo, FixedBuf, Observation,
+  ObserveReport, Phase, SharedPtr, View, WalkerConfig, Walkers, CHUNK_FLOATS,
 };
 use crate::energy::{Energy, WalkerPart};
 use crate::error::{CoreError, Result};
@@ -141,7 +141,11 @@ impl CpuWalkers {
       // SAFETY: chunk ci owns walkers w0..w0+nw of each buffer; `forward` is empty (never
       // sliced) when unweighted.
       let (a_s, e_s, g_s) = unsafe { (a.slice(w0, nw), e.slice(w0, nw), g.slice(w0 * d, nw * d)) };
-      let fw: &mut [f64] = if weighted { unsafe { fwd.slice(w0, nw) } } else { &mut [] };
+      let fw: &mut [f64] = if weighted {
+        unsafe { fwd.slice(w0, nw) }
+      } else {
+        &mut []
+      };
       let x = &xs_all[w0 * d..(w0 + nw) * d];
       let (xs, xps) = if phase == Phase::Moved && weighted {
         (x, &xp_all[w0 * d..(w0 + nw) * d])
@@ -263,7 +267,11 @@ impl Walkers for CpuWalkers {
     let x = SharedPtr(self.positions.as_mut_ptr());
     let xp = SharedPtr(self.prev_positions.as_mut_ptr());
     let fwd = SharedPtr(self.forward.as_mut_ptr());
-    let (g, e, a) = (self.gradients.as_slice(), self.energies.as_slice(), self.log_weights.as_slice());
+    let (g, e, a) = (
+      self.gradients.as_slice(),
+      self.energies.as_slice(),
+      self.log_weights.as_slice(),
+    );
     map_chunks_init(
       &self.pool,
       n.div_ceil(cw),

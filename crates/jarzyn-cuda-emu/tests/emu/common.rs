@@ -1,4 +1,4 @@
-//! Shared by the emulator's tests.
+//! Shared by the emulator's tests, with jarzyn-core's test helpers (tests/common) re-exported.
 #![allow(dead_code)]
 
 /// A small deterministic generator for test inputs (splitmix64).
@@ -21,39 +21,15 @@ impl Rng {
   }
 }
 
-/// U(x) = |x - mean|^2 / (2 sigma^2), evaluated the same way for both samplers (as
-/// crates/jarzyn-core/tests/common).
-pub struct Gauss {
-  pub mean: Vec<f64>,
-  pub sigma: f64,
-}
-
-impl Gauss {
-  pub fn eval(&self, x: &[f32], d: usize) -> (Vec<f32>, Vec<f32>) {
-    let n = x.len() / d;
-    let (mut e, mut g) = (vec![0f32; n], vec![0f32; n * d]);
-    let inv = 1.0 / (self.sigma * self.sigma);
-    for (i, row) in x.chunks_exact(d).enumerate() {
-      let mut u = 0.0;
-      for c in 0..d {
-        let dx = row[c] as f64 - self.mean[c];
-        u += 0.5 * dx * dx * inv;
-        g[i * d + c] = (dx * inv) as f32;
-      }
-      e[i] = u as f32;
-    }
-    (e, g)
-  }
-}
-
-/// Mean 0 -> 1.5 (c + 1) / d and sigma 1 -> 1.6 over `steps`.
-pub fn schedule(k: usize, steps: usize, d: usize) -> Gauss {
-  let t = k as f64 / steps as f64;
-  Gauss {
-    mean: (0..d).map(|c| 1.5 * t * (c as f64 + 1.0) / d as f64).collect(),
-    sigma: 1.0 + 0.6 * t,
-  }
-}
+// The energies, mixtures and walker setup of jarzyn-core's integration tests, for the tests that
+// run the walkers (feature `cuda`): one definition for both crates. (fake_driver.rs's copy of
+// tests/cuda.rs loads its own copy, private to it.)
+#[cfg(feature = "cuda")]
+#[path = "../../../jarzyn-core/tests/common/mod.rs"]
+#[allow(clippy::duplicate_mod)]
+mod core_common;
+#[cfg(feature = "cuda")]
+pub use core_common::*;
 
 /// Index of the first element whose bits differ, with both values.
 pub fn first_diff_f32(a: &[f32], b: &[f32]) -> Option<(usize, f32, f32)> {

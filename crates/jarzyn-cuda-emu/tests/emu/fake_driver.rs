@@ -4,7 +4,7 @@
 //! Before `main` (an `.init_array` entry), this test binary loads the fake driver by its full path.
 //! Its soname is `libcuda.so`, the first name cudarc asks the dynamic loader for, and glibc answers a
 //! `dlopen` by name with an already loaded library of that soname: so `cuda::available()`,
-//! `CudaBackend` and `CudaSampler` find the fake driver in this process, whatever driver the machine
+//! `CudaBackend` and `DeviceWalkers` find the fake driver in this process, whatever driver the machine
 //! has, with no environment set by the caller. JARZYN_NVRTC is pointed at the same library (its
 //! fake NVRTC) and JARZYN_CACHE_DIR is emptied (no disk cache of the fake images).
 //!
@@ -52,7 +52,7 @@ fn the_fake_driver_is_in_use() {
   assert_eq!(info.device_count, 1);
   let ((maj, min), path) = nvrtc::version().unwrap();
   assert_eq!((maj, min), (12, 99), "the fake NVRTC ({path})");
-  let s = jarzyn_core::cuda::CudaSampler::new(jarzyn_core::SamplerConfig {
+  let s = jarzyn_core::cuda::DeviceWalkers::new(jarzyn_core::WalkerConfig {
     walkers: 10,
     dim: 2,
     step_size: 0.1,

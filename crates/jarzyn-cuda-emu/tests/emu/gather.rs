@@ -1,13 +1,13 @@
 //! jz_gather_f32, jz_gather_f64 and jz_fill_f64 against plain indexing, launched directly as
-//! cuda/sampler.rs launches them; and the emulator's speed on walker-sized launches (through
-//! jarzyn-core's real `CudaSampler` on the fake CUDA driver).
+//! cuda/resample.rs and cuda/walkers.rs launch them; and the emulator's speed on walker-sized launches (through
+//! jarzyn-core's real `DeviceWalkers` on the fake CUDA driver).
 
 #[cfg(feature = "cuda")]
 use std::time::Instant;
 
 use crate::common::Rng;
 #[cfg(feature = "cuda")]
-use jarzyn_core::cuda::CudaSampler;
+use jarzyn_core::cuda::DeviceWalkers;
 #[cfg(feature = "cuda")]
 use jarzyn_core::philox::{key_from_seed, Counter, Stream};
 #[cfg(feature = "cuda")]
@@ -78,7 +78,7 @@ fn gathers_copy_the_ancestors_rows() {
 #[test]
 fn timings_of_walker_launches() {
   let sampler = |n: usize, d: usize| {
-    CudaSampler::new(jarzyn_core::SamplerConfig {
+    DeviceWalkers::new(jarzyn_core::WalkerConfig {
       walkers: n,
       dim: d,
       step_size: 0.01,
@@ -89,7 +89,7 @@ fn timings_of_walker_launches() {
     .unwrap()
   };
   // Seconds of one move and of the observation that follows.
-  let step = |s: &mut CudaSampler, e: &[f32], g: &[f32]| {
+  let step = |s: &mut DeviceWalkers, e: &[f32], g: &[f32]| {
     s.observe(Observation::External { energy: e, grad: g }).unwrap();
     let t = Instant::now();
     s.move_walkers().unwrap();

@@ -1,18 +1,18 @@
 //! Device resampling (jz_exp_shift, the jz_scan_* kernels, jz_last_positive, jz_exponentials,
-//! jz_search, jz_residual_split, jz_add_draws, the gathers): jarzyn-core's real `CudaSampler`
+//! jz_search, jz_residual_split, jz_add_draws, the gathers): jarzyn-core's real `DeviceWalkers`
 //! (cuda/resample.rs) on the fake CUDA driver, against the CPU's resampling of the same
 //! log-weights: ancestors, and the rows they bring. The scan kernels are also launched directly
 //! under several thread orders.
 
-#[cfg(feature = "cuda")]
-use crate::common::first_diff_f32;
 use crate::common::Rng;
 #[cfg(feature = "cuda")]
-use jarzyn_core::cuda::CudaSampler;
+use crate::common::{config, cpu_and_device, first_diff_f32, write_log_weights, write_view};
+#[cfg(feature = "cuda")]
+use jarzyn_core::cuda::DeviceWalkers;
 #[cfg(feature = "cuda")]
 use jarzyn_core::weights::REDUCE_CHUNK;
 #[cfg(feature = "cuda")]
-use jarzyn_core::{Sampler, SamplerConfig, Scheme};
+use jarzyn_core::{CpuWalkers, Scheme, View, Walkers};
 use jarzyn_cuda_emu::backend::{scan, SCAN_SUM_THREADS, SCAN_TILE};
 use jarzyn_cuda_emu::{kernels, with_schedule, DeviceBuf, Grid, Schedule};
 
@@ -95,25 +95,14 @@ fn scan_of_tile_totals_with_more_tiles_than_threads() {
 }
 
 #[cfg(feature = "cuda")]
-fn pair(n: usize, d: usize, weighted: bool, a: &[f64]) -> (Sampler, CudaSampler) {
-  let cfg = SamplerConfig {
-    walkers: n,
-    dim: d,
-    step_size: 0.1,
-    seed: 0xC0FFEE + n as u64,
-    threads: 2,
-    weighted,
-  };
-  let mut cpu = Sampler::new(cfg.clone()).unwrap();
-  let mut emu = CudaSampler::new(cfg).unwrap();
+fn pair(n: usize, d: usize, weighted: bool, a: &[f64]) -> (CpuWalkers, DeviceWalkers) {
   let x: Vec<f32> = (0..n * d).map(|i| (i as f32 * 0.37).sin()).collect();
   let e: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
   let g: Vec<f32> = (0..n * d).map(|i| (i as f32 * 0.11).cos()).collect();
-  cpu.positions.as_mut_slice().copy_from_slice(&x);
-  cpu.energies.as_mut_slice().copy_from_slice(&e);
-  cpu.gradients.as_mut_slice().copy_from_slice(&g);
-  cpu.log_weights.as_mut_slice().copy_from_slice(a);
-  emu.set_positions(&x).unwrap();
+  let (mut cpu, mut emu) = cpu_and_device(config(n, d, 0.1, 0xC0FFEE + n as u64, 2, weighted), &x);
+  write_view(&mut cpu, View::Energies, &e);
+  write_view(&mut cpu, View::Gradients, &g);
+  write_log_weights(&mut cpu, a);
   emu.set_energies(&e).unwrap();
   emu.set_gradients(&g).unwrap();
   emu.set_log_weights(a).unwrap();
@@ -152,7 +141,7 @@ fn check(n: usize, d: usize, a: &[f64], what: &str) {
           }
         })
         .collect();
-      cpu.log_weights.as_mut_slice().copy_from_slice(&aw);
+      write_log_weights(&mut cpu, &aw);
       emu.set_log_weights(&aw).unwrap();
       let ac = cpu.resample(scheme).unwrap();
       let ae = emu.resample(scheme).unwrap();
@@ -169,15 +158,14 @@ fn check(n: usize, d: usize, a: &[f64], what: &str) {
         assert!(aw[i] != f64::NEG_INFINITY, "{what}: a zero-weight ancestor");
       }
       assert_eq!(
-        first_diff_f32(&emu.positions().unwrap(), cpu.positions.as_slice()),
+        first_diff_f32(&emu.positions().unwrap(), cpu.positions()),
         None,
         "{what} {scheme:?}: rows"
       );
-      assert_eq!(first_diff_f32(&emu.energies().unwrap(), cpu.energies.as_slice()), None);
+      assert_eq!(first_diff_f32(&emu.energies().unwrap(), cpu.energies()), None);
       assert!(emu.log_weights().unwrap().iter().all(|&v| v == 0.0));
-      assert!(
-        (emu.log_norm_absorbed() - cpu.log_norm_absorbed()).abs() <= 1e-12 * cpu.log_norm_absorbed().abs().max(1.0)
-      );
+      let (le, lc) = (emu.counters().log_norm_absorbed, cpu.counters().log_norm_absorbed);
+      assert!((le - lc).abs() <= 1e-12 * lc.abs().max(1.0));
     }
   }
 }

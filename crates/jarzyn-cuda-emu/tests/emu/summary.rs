@@ -1,5 +1,5 @@
 //! jz_summary (256 threads per block, one block per REDUCE_CHUNK walkers, partials combined by
-//! weights::combine_chunks as cuda/sampler.rs does) against weights::summarize: to 1e-12
+//! weights::combine_chunks as cuda/walkers.rs does) against weights::summarize: to 1e-12
 //! relative (the kernel's tree order and libm exp differ from the CPU's sequential sum and
 //! polynomial exp), max and zero counts exact; each chunk's partials against the CPU's summary of
 //! that chunk alone; thread order never changes the partials' bits.

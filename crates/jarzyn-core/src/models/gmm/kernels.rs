@@ -155,7 +155,14 @@ impl KernelParams {
   /// U, responsibilities and squared distances of the `u.len()` points of `rows` (the softmax four
   /// points at a time under AVX2: the same operations, so the same bits as one at a time).
   #[inline(always)]
-  pub(super) fn block_with_sq<const AVX2: bool>(&self, rows: &[f32], gamma: &mut [f64], sq: &mut [f64], u: &mut [f64], d: usize) {
+  pub(super) fn block_with_sq<const AVX2: bool>(
+    &self,
+    rows: &[f32],
+    gamma: &mut [f64],
+    sq: &mut [f64],
+    u: &mut [f64],
+    d: usize,
+  ) {
     let k = self.z.len();
     let n = u.len();
     let mut m = [f64::NEG_INFINITY; BLOCK];

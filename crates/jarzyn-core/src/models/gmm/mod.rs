@@ -113,7 +113,6 @@ impl GaussianMixture {
     &self.log_scales
   }
 
-
   /// Number of parameters in a [`ParamVector`].
   pub fn param_count(&self) -> usize {
     self.components * (self.dim + 2)
@@ -195,7 +194,12 @@ impl GaussianMixture {
   /// backends that upload them (the CUDA kernels use exactly these numbers).
   pub fn kernel_arrays(&self) -> (Vec<f32>, Vec<f64>, Vec<f64>, Vec<f32>) {
     let kp = &self.kp;
-    (kp.means.clone(), kp.z.clone(), kp.half_inv_var.clone(), kp.inv_var.clone())
+    (
+      kp.means.clone(),
+      kp.z.clone(),
+      kp.half_inv_var.clone(),
+      kp.inv_var.clone(),
+    )
   }
 
   /// f32 copies of the parameters the per-point kernel uses.
@@ -364,7 +368,6 @@ pub fn largest_remainder(w: &[f64], n: usize) -> Vec<usize> {
   }
   counts
 }
-
 
 impl Energy for GaussianMixture {
   fn dim(&self) -> usize {
