@@ -2,6 +2,9 @@
  * Backend choice: automatic (tensorflow, else wasm, else cpu), forced by option or by
  * JARZYN_TF_BACKEND, and a clear ERR_JARZYN_BACKEND when a forced backend cannot start.
  */
+import { spawnSync } from 'node:child_process'
+import { resolve } from 'node:path'
+
 import test from 'ava'
 
 import { availableTfBackends, initTensorflow, mlpEnergy } from '../ts/index'
@@ -62,4 +65,21 @@ test.serial('unknown backend names are invalid options', async (t) => {
   await t.throwsAsync(initTensorflow({ backend: 'webgl' as 'cpu' }), { code: 'ERR_JARZYN_INVALID_OPTION' })
   await t.throwsAsync(withEnv('gpu', () => initTensorflow()), { code: 'ERR_JARZYN_INVALID_OPTION', message: /JARZYN_TF_BACKEND/ })
   await t.throwsAsync(initTensorflow({ backed: 'cpu' } as object), { code: 'ERR_JARZYN_UNKNOWN_OPTION' })
+})
+
+;(hasNode ? test : test.skip)("starting 'tensorflow' keeps TensorFlow's info logs off stderr unless TF_CPP_MIN_LOG_LEVEL asks for them", (t) => {
+  const code = `require(${JSON.stringify(resolve(__dirname, '../ts/index.ts'))}).initTensorflow().then(({ tf, backend }) => { tf.tidy(() => tf.conv2d(tf.ones([1, 8, 8, 1]), tf.ones([3, 3, 1, 2]), 1, 'same').dataSync()); console.log(backend) })`
+  const run = (level: string | undefined) => {
+    const env = { ...process.env }
+    delete env.JARZYN_TF_BACKEND
+    if (level === undefined) delete env.TF_CPP_MIN_LOG_LEVEL
+    else env.TF_CPP_MIN_LOG_LEVEL = level
+    return spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { env, encoding: 'utf8' })
+  }
+  const quiet = run(undefined)
+  t.is(quiet.stdout.trim(), 'tensorflow')
+  t.notRegex(quiet.stderr, /tensorflow\/core|oneDNN/)
+  const loud = run('0')
+  t.is(loud.stdout.trim(), 'tensorflow')
+  t.regex(loud.stderr, /oneDNN/, 'the user asked for the logs')
 })

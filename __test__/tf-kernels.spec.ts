@@ -10,7 +10,7 @@
 import test from 'ava'
 import type * as TF from '@tensorflow/tfjs'
 
-import { initTensorflow } from '../ts/index'
+import { availableTfBackends, initTensorflow, type TfBackendName } from '../ts/index'
 import { conv2dFilterGrad } from '../ts/tf/conv2d-filter-grad'
 import { conv2dInputGrad } from '../ts/tf/conv2d-input-grad'
 import { gridArray } from './tf-helpers'
@@ -20,7 +20,7 @@ const REL = 1e-5
 type Grads = Float32Array[]
 
 /** Run `f` on a backend and read its outputs. */
-async function on(backend: 'cpu' | 'wasm', f: (tf: typeof TF) => TF.Tensor[]): Promise<Grads> {
+async function on(backend: TfBackendName, f: (tf: typeof TF) => TF.Tensor[]): Promise<Grads> {
   const { tf } = await initTensorflow({ backend })
   return tf.tidy(() => f(tf).map((g) => (g.dataSync() as Float32Array).slice()))
 }
@@ -142,3 +142,53 @@ test.serial('on wasm the matMul backward pass runs only flag-free matrix product
   }
   t.deepEqual(flags, [false, false, false], 'forward, dA and dB')
 })
+
+// The fixes are wasm's alone: with them registered, tfjs-node keeps its own backward kernels.
+;(availableTfBackends().includes('tensorflow') ? test.serial : test.serial.skip)(
+  "after the wasm fixes, 'tensorflow' runs its own Conv2D and BatchMatMul gradients, which match cpu",
+  async (t) => {
+    await initTensorflow({ backend: 'wasm' })
+    const { tf } = await initTensorflow({ backend: 'tensorflow' })
+    t.not(tf.getKernel('Conv2DBackpropFilter', 'tensorflow')?.kernelFunc, tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc)
+    const xv = gridArray(3 * 9 * 8 * 2, 1)
+    const wv = gridArray(5 * 3 * 2 * 4, 2)
+    const av = gridArray(7 * 5, 3)
+    const bv = gridArray(6 * 5, 4)
+    const grads = (tf: typeof TF, stride: number, pad: 'same' | 'valid') => [
+      ...tf.grads((a: TF.Tensor, b: TF.Tensor) => tf.sum(tf.square(tf.conv2d(a as TF.Tensor4D, b as TF.Tensor4D, stride, pad))))([
+        tf.tensor4d(xv, X_SHAPE),
+        tf.tensor4d(wv, W_SHAPE),
+      ]),
+      ...tf.grads((a: TF.Tensor, b: TF.Tensor) => tf.sum(tf.sin(tf.matMul(a, b, false, true))))([tf.tensor2d(av, [7, 5]), tf.tensor2d(bv, [6, 5])]),
+    ]
+    // Count the backward kernels tfjs-node runs (the wasm fixes would run forward convolutions only).
+    const ran: string[] = []
+    const spied = ['Conv2DBackpropInput', 'Conv2DBackpropFilter'].map((name) => {
+      const k = tf.getKernel(name, 'tensorflow')!
+      tf.unregisterKernel(name, 'tensorflow')
+      tf.registerKernel({
+        ...k,
+        kernelFunc: (args) => {
+          ran.push(name)
+          return k.kernelFunc(args)
+        },
+      })
+      return k
+    })
+    try {
+      for (const stride of [1, 2]) {
+        for (const pad of ['same', 'valid'] as const) {
+          const ref = await on('cpu', (tf) => grads(tf, stride, pad))
+          const got = await on('tensorflow', (tf) => grads(tf, stride, pad))
+          ref.forEach((r, i) => t.true(relErr(r, got[i]) < REL, `stride ${stride} ${pad}, gradient ${i}: ${relErr(r, got[i])}`))
+        }
+      }
+    } finally {
+      for (const k of spied) {
+        tf.unregisterKernel(k.kernelName, 'tensorflow')
+        tf.registerKernel(k)
+      }
+    }
+    t.deepEqual([...new Set(ran)].sort(), ['Conv2DBackpropFilter', 'Conv2DBackpropInput'])
+  },
+)

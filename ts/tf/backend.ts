@@ -60,7 +60,10 @@ function loadBackendPackage(name: TfBackendName): boolean {
   if (loadErrors.has(name)) return false
   try {
     if (name === 'tensorflow') {
-      // An optional dependency whose install downloads libtensorflow: often absent or unbuilt.
+      // An optional dependency whose install downloads libtensorflow: often absent or unbuilt
+      // (`npm run setup:tfjs-node` builds it without that download). TensorFlow's C++ logging reads
+      // this variable once: unless the user set it, keep its info lines (oneDNN, CPU features) quiet.
+      process.env.TF_CPP_MIN_LOG_LEVEL ??= '2'
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       require('@tensorflow/tfjs-node')
     } else if (name === 'wasm') {
@@ -128,10 +131,13 @@ async function start(tf: typeof TF, name: TfBackendName): Promise<string | null>
  * Load TensorFlow.js and start a backend. Call it (and await it) before building a TensorFlow.js
  * energy; energies report the backend they were built on (`energy.backend`, e.g. `'tfjs:wasm'`).
  *
- * Without a forced backend it tries `'tensorflow'` (the optional `@tensorflow/tfjs-node`), then
+ * Without a forced backend it tries `'tensorflow'` (the optional `@tensorflow/tfjs-node`; in a clone,
+ * `npm run setup:tfjs-node` sets it up where its own install cannot download TensorFlow), then
  * `'wasm'`, then `'cpu'`. A forced backend (option, else `JARZYN_TF_BACKEND`) that cannot start
  * is an error with code `ERR_JARZYN_BACKEND`. On wasm it also registers the kernels and gradients
- * that make network training work and fast there (see `wasm-fixes`).
+ * that make network training work and fast there (see `wasm-fixes`; wasm only). Before loading
+ * tfjs-node it sets `TF_CPP_MIN_LOG_LEVEL=2` unless that variable is set, which keeps TensorFlow's
+ * start-up info lines (oneDNN, CPU features) off stderr; set it to 0 to see them.
  *
  * @example
  * ```ts

@@ -81,7 +81,9 @@ function convLayer(v: unknown, i: number): { filters: number; kernel: number; st
  * A CNN energy on images of `height x width x channels`, flattened (dim = h w c). Parameters
  * `conv<i>/kernel`, `conv<i>/bias`, `dense<i>/kernel`, `dense<i>/bias` (groups `'weights'` and
  * `'biases'`), uniform in +-1/sqrt(fan_in) from `seed`. On the wasm backend its parameter gradient
- * needs the kernel `initTensorflow` registers.
+ * needs the kernel `initTensorflow` registers. On the 'tensorflow' backend (tfjs-node), whose backward
+ * convolutions take only 'same' and 'valid' padding, a numeric `pad` is applied with `tf.pad` before a
+ * 'valid' convolution.
  *
  * @example
  * ```ts
@@ -132,8 +134,18 @@ export function cnnEnergy(options: CnnEnergyOptions): TfEnergy {
   const dense = widths.slice(0, -1).map((fanIn, i) => layer(`dense${i}`, [fanIn, widths[i + 1]], fanIn))
 
   const energy = (x: TF.Tensor2D): TF.Tensor1D => {
+    // tfjs-node's backward convolutions accept only 'same' and 'valid' padding ("TF Backend supports
+    // only 'valid' and 'same' padding while padding was EXPLICIT"): there a numeric pad is a tf.pad
+    // then a 'valid' convolution, the same values. Other backends keep the explicit form (and its bits).
+    const padFirst = tf.getBackend() === 'tensorflow'
     let h: TF.Tensor = tf.reshape(x, [-1, height, width, channels])
-    for (const c of convs) h = act(tf.add(tf.conv2d(h as TF.Tensor4D, c.w as TF.Tensor4D, c.stride, c.pad), c.b))
+    for (const c of convs) {
+      const y =
+        padFirst && Array.isArray(c.pad)
+          ? tf.conv2d(tf.pad(h as TF.Tensor4D, c.pad), c.w as TF.Tensor4D, c.stride, 'valid')
+          : tf.conv2d(h as TF.Tensor4D, c.w as TF.Tensor4D, c.stride, c.pad)
+      h = act(tf.add(y, c.b))
+    }
     let z = tf.reshape(h, [-1, widths[0]]) as TF.Tensor2D
     dense.forEach(({ w, b }, l) => {
       z = tf.add(tf.matMul(z, w), b)
