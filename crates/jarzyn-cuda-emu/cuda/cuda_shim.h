@@ -1,4 +1,5 @@
-// jarzyn-cuda-emu: what NVRTC provides to kernels.cu, for g++/clang++ on the host.
+// jarzyn-cuda-emu: what NVRTC provides to the kernels (jarzyn-core's cuda/kernels/), for
+// g++/clang++ on the host.
 //
 // Included before the kernel source (build.rs puts it first in the translation unit). Compiled
 // with -ffp-contract=off -fno-fast-math and no -march flag: on x86-64 float/double arithmetic is

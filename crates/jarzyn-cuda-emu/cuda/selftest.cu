@@ -1,7 +1,7 @@
 // The emulator's own test kernels (tests/emulator.rs): launch coordinates, barriers (direct and
 // through __device__ functions), barrier divergence, races made visible by thread order,
 // intrinsics, atomics, restrict aliasing, out-of-bounds writes, macro-made kernels, typedefs and
-// vector types in signatures. Compiled exactly as kernels.cu is, through the same scanner.
+// vector types in signatures. Compiled exactly as the kernels are, through the same scanner.
 
 typedef unsigned int u32;
 typedef unsigned long long u64;

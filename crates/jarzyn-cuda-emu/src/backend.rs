@@ -11,15 +11,15 @@ use crate::{kernels, DeviceBuf, Grid};
 /// Threads per block of the one-thread-per-item kernels (`THREADS` in cuda/backend.rs).
 pub const THREADS: u32 = 256;
 /// `BLOCK_THREADS` of cuda/backend.rs: SUMMARY_THREADS, TILE_THREADS, SCAN_THREADS and
-/// PART_THREADS of kernels.cu.
+/// PART_THREADS of the kernels (cuda/kernels/).
 pub const BLOCK_THREADS: u32 = 256;
 /// Alias kept for the summary's launches.
 pub const SUMMARY_THREADS: u32 = BLOCK_THREADS;
-/// `TILE_ELEMS` (kernels.cu, cuda/backend.rs): elements of one move/observe tile.
+/// `TILE_ELEMS` (kernels/move_observe.cu, cuda/backend.rs): elements of one move/observe tile.
 pub const TILE_ELEMS: usize = 2048;
-/// `SCAN_TILE` (kernels.cu, cuda/backend.rs).
+/// `SCAN_TILE` (kernels/resample.cu, cuda/backend.rs).
 pub const SCAN_TILE: usize = 2048;
-/// `SCAN_SUM_THREADS` (kernels.cu, cuda/backend.rs).
+/// `SCAN_SUM_THREADS` (kernels/resample.cu, cuda/backend.rs).
 pub const SCAN_SUM_THREADS: u32 = 1024;
 
 /// `grid()` of cuda/backend.rs.

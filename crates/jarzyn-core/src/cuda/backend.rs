@@ -11,13 +11,13 @@ use crate::philox::Counter;
 
 /// Threads per block of the one-thread-per-item kernels.
 pub(crate) const THREADS: u32 = 256;
-/// Must equal SUMMARY_THREADS, TILE_THREADS, SCAN_THREADS and PART_THREADS in kernels.cu.
+/// Must equal SUMMARY_THREADS, TILE_THREADS, SCAN_THREADS and PART_THREADS in kernels/.
 pub(crate) const BLOCK_THREADS: u32 = 256;
-/// Must equal TILE_ELEMS in kernels.cu: elements of one move/observe tile.
+/// Must equal TILE_ELEMS in kernels/move_observe.cu: elements of one move/observe tile.
 pub(crate) const TILE_ELEMS: usize = 2048;
-/// Must equal SCAN_TILE in kernels.cu.
+/// Must equal SCAN_TILE in kernels/resample.cu.
 pub(crate) const SCAN_TILE: usize = 2048;
-/// Must equal SCAN_SUM_THREADS in kernels.cu.
+/// Must equal SCAN_SUM_THREADS in kernels/resample.cu.
 pub(crate) const SCAN_SUM_THREADS: u32 = 1024;
 
 pub(crate) fn be<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> CoreError + '_ {

@@ -3,10 +3,10 @@
 //!
 //! - Building needs no CUDA. At run time [`available`] needs `libcuda.so.1` (Windows:
 //!   `nvcuda.dll`; NVIDIA driver for CUDA 12.2 or newer) and a device; the kernels need NVRTC
-//!   (`libnvrtc.so`, Windows `nvrtc64_120_0.dll`, found by [`nvrtc`]), which compiles `kernels.cu`
-//!   to PTX at first use (cached per process).
+//!   (`libnvrtc.so`, Windows `nvrtc64_120_0.dll`, found by [`nvrtc`]), which compiles
+//!   [`kernel_source`] (the CUDA C of `kernels/`) to PTX at first use (cached per process).
 //! - Bits: Philox blocks, normals and positions after moves are computed by the same IEEE
-//!   operations as the CPU (kernels.cu says which), so they are meant to be bit-identical; the
+//!   operations as the CPU (kernels/common.cuh says which), so they are meant to be bit-identical; the
 //!   weight summary uses a block tree reduction and agrees with the CPU to round-off only.
 //! - Resampling runs on the device (four schemes, same uniforms as the CPU; ancestors agree with
 //!   the CPU's up to round-off at boundaries), and so does the native Gaussian-mixture energy with
@@ -28,14 +28,22 @@ pub use backend::CudaBackend;
 pub use mirror::CudaWalkers;
 pub use walkers::DeviceWalkers;
 
-/// The CUDA C source of the kernels, without the generated constant prelude.
-pub const KERNELS_CU: &str = include_str!("kernels.cu");
+/// The CUDA C source of the kernels, without the generated constant prelude: the files of
+/// `cuda/kernels/` in an order where every definition precedes its uses (common.cuh first).
+pub const KERNELS_CU: &str = concat!(
+  include_str!("kernels/common.cuh"),
+  include_str!("kernels/rng.cu"),
+  include_str!("kernels/move_observe.cu"),
+  include_str!("kernels/summary.cu"),
+  include_str!("kernels/resample.cu"),
+  include_str!("kernels/gmm.cu"),
+);
 
 /// Minimum driver API version (cuDriverGetVersion): the cudarc bindings are built for 12.2.
 pub const MIN_DRIVER_VERSION: i32 = 12020;
 
 /// The full source handed to NVRTC: `#define`s of the Philox and Box-Muller constants generated
-/// from the Rust constants' bits, then `kernels.cu`.
+/// from the Rust constants' bits, then [`KERNELS_CU`].
 pub fn kernel_source() -> String {
   use crate::normal::*;
   use crate::philox::{M0, M1, W0, W1};

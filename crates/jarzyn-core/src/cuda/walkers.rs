@@ -8,7 +8,7 @@
 //! - Observations either copy host energies and gradients in ([`Observation::External`]) or take
 //!   what a device energy left in the device buffers ([`Observation::InPlace`], as
 //!   [`DeviceWalkers::observe_gmm`] does), so a Gaussian-mixture run never leaves the GPU.
-//! - Moves and observations are tiled kernels (coalesced; see kernels.cu) whose positions and
+//! - Moves and observations are tiled kernels (coalesced; see kernels/move_observe.cu) whose positions and
 //!   log-weights are meant to equal the CPU's bit for bit; the summary and the resampling use
 //!   parallel reductions and scans, which agree with the CPU to round-off.
 

@@ -1,5 +1,5 @@
 //! The emulator itself, on its own test kernels (cuda/selftest.cu): launch coordinates, barriers,
-//! schedules, error reports, intrinsics, atomics, buffer guards; and the kernel list of kernels.cu.
+//! schedules, error reports, intrinsics, atomics, buffer guards; and the kernel list of kernel_source().
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -1,6 +1,6 @@
 //! The mixture kernels (jz_gmm_eval, jz_gmm_partials) through jarzyn-core's real `DeviceWalkers`
 //! (cuda/gmm.rs) on the fake CUDA driver, against the CPU's native mixture: energies and gradients
-//! to f32 round-off, weighted parameter gradients to 1e-4 of their scale (kernels.cu: exp and log
+//! to f32 round-off, weighted parameter gradients to 1e-4 of their scale (kernels/gmm.cu: exp and log
 //! are CUDA's there, and the CPU sums the mean gradients in f32 blocks). The checks of
 //! crates/jarzyn-core/tests/cuda.rs's gpu_gmm_matches_cpu (which also runs here, on the fake
 //! driver), with the energies and gradients compared at the same points and more shapes.
