@@ -1,15 +1,15 @@
 // jarzyn-cuda-emu: what NVRTC provides to the kernels (jarzyn-core's cuda/kernels/), for
 // g++/clang++ on the host.
 //
-// Included before the kernel source (build.rs puts it first in the translation unit). Compiled
-// with -ffp-contract=off -fno-fast-math and no -march flag: on x86-64 float/double arithmetic is
-// SSE2, on aarch64 the scalar FP unit, both IEEE binary32/binary64 with round-to-nearest-even and
-// no fused multiply-add, which is what the CUDA `_rn` intrinsics (and `--fmad=false`) compute.
-// Denormals are kept (NVRTC is run with --ftz=false).
+// Included before the kernel source (the build script puts it first in the translation unit).
+// Compiled with -ffp-contract=off -fno-fast-math and no -march flag: on x86-64 float/double
+// arithmetic is SSE2, on aarch64 the scalar FP unit, both IEEE binary32/binary64 with
+// round-to-nearest-even and no fused multiply-add, which is what the CUDA `_rn` intrinsics (and
+// `--fmad=false`) compute. Denormals are kept (NVRTC is run with --ftz=false).
 //
-// Not emulated, so a kernel using them does not build here (build.rs names them): warp shuffles,
-// votes and matches (__shfl*, __ballot_sync, __any_sync, __all_sync, __match*, __reduce*_sync,
-// __activemask, __syncwarp), warpSize, cooperative groups, dynamic shared memory
+// Not emulated, so a kernel using them does not build here (the build script names them): warp
+// shuffles, votes and matches (__shfl*, __ballot_sync, __any_sync, __all_sync, __match*,
+// __reduce*_sync, __activemask, __syncwarp), warpSize, cooperative groups, dynamic shared memory
 // (extern __shared__), textures and surfaces.
 #pragma once
 
@@ -27,8 +27,8 @@
 // ---------------------------------------------------------------------------------------------
 // Qualifiers.
 
-// build.rs preprocesses the source once with JZ_EMU_SCAN defined, to find the kernels in the
-// preprocessor's output (so kernels made by macros are found too).
+// The build script preprocesses the source once with JZ_EMU_SCAN defined, to find the kernels in
+// the preprocessor's output (so kernels made by macros are found too).
 #ifdef JZ_EMU_SCAN
 #define __global__ __jz_emu_global__
 #else
@@ -86,8 +86,9 @@ extern dim3 gridDim;
 // Synchronisation.
 
 // A barrier for the block's threads: the calling fiber yields to the next one; every thread of the
-// block reaches the k-th barrier before any passes it. Only in kernels that build.rs found to call
-// __syncthreads (directly or through __device__ functions); anywhere else it aborts with a message.
+// block reaches the k-th barrier before any passes it. Only in kernels that the build script found
+// to call __syncthreads (directly or through __device__ functions); anywhere else it aborts with a
+// message.
 extern "C" void jz_emu_syncthreads();
 #define __syncthreads() jz_emu_syncthreads()
 // Memory fences order nothing here: one thread runs at a time.

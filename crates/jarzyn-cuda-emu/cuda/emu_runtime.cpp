@@ -333,8 +333,8 @@ extern "C" {
 void jz_emu_syncthreads() {
   if (!g_fiber_mode) {
     fatal(std::string("kernel ") + g_name +
-          " called __syncthreads but build.rs did not find a __syncthreads in it (or in a __device__ "
-          "function it calls): fix the detection in crates/jarzyn-cuda-emu/build.rs");
+          " called __syncthreads but the build script did not find a __syncthreads in it (or in a __device__ "
+          "function it calls): fix the detection in crates/jarzyn-cuda-emu/build/scan.rs");
   }
   Fiber* f = g_fibers[g_cur];
   f->syncs++;

@@ -1,4 +1,4 @@
-// jarzyn-cuda-emu: the launcher's interface, used by the wrappers that build.rs generates.
+// jarzyn-cuda-emu: the launcher's interface, used by the wrappers that the build script generates.
 #pragma once
 
 extern "C" {

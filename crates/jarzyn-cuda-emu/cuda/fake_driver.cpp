@@ -1,6 +1,6 @@
 // jarzyn-cuda-emu: a fake CUDA driver (libcuda.so) and a fake NVRTC, on the CPU emulator.
 //
-// Linked by build.rs into OUT_DIR/fakecuda/libcuda.so (soname libcuda.so, copies named
+// Linked by the build script into OUT_DIR/fakecuda/libcuda.so (soname libcuda.so, copies named
 // libcuda.so.1 and libnvrtc.so) together with the emulated kernels (kernels_emu.cpp) and the
 // emulator runtime. cudarc (dynamic loading) and jarzyn-core's NVRTC loader then run the REAL host
 // code of the CUDA backend on it: every cuLaunchKernel runs the kernel's emulator launcher with the

@@ -1,4 +1,4 @@
-// jarzyn-cuda-emu fake driver: the table of emulated kernels that build.rs generates
+// jarzyn-cuda-emu fake driver: the table of emulated kernels that the build script generates
 // (OUT_DIR/kernels_drv.cpp) for cuModuleGetFunction / cuLaunchKernel.
 #pragma once
 

@@ -32,7 +32,7 @@ impl Grid {
   }
 }
 
-/// A kernel found in the source by build.rs.
+/// A kernel found in the source by the build script (build/scan.rs).
 #[derive(Clone, Copy, Debug)]
 pub struct KernelInfo {
   pub name: &'static str,

@@ -1,5 +1,5 @@
-//! jarzyn-core's CUDA backend on the fake CUDA driver (cuda/fake_driver.cpp, linked by build.rs
-//! into OUT_DIR/fakecuda/libcuda.so with the emulated kernels and a fake NVRTC).
+//! jarzyn-core's CUDA backend on the fake CUDA driver (cuda/fake_driver.cpp, linked by the build
+//! script into OUT_DIR/fakecuda/libcuda.so with the emulated kernels and a fake NVRTC).
 //!
 //! Before `main` (an `.init_array` entry), this test binary loads the fake driver by its full path.
 //! Its soname is `libcuda.so`, the first name cudarc asks the dynamic loader for, and glibc answers a
@@ -20,7 +20,7 @@ use jarzyn_core::cuda::{self, nvrtc};
 #[path = "../../../jarzyn-core/tests/cuda.rs"]
 mod core_cuda;
 
-/// The fake driver's directory (build.rs).
+/// The fake driver's directory (the build script's output).
 pub const FAKE_CUDA_DIR: &str = env!("JZ_FAKE_CUDA_DIR");
 
 #[used]
