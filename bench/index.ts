@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: speed of the normal generator, copy bandwidth, walker-steps per second of the
- * sampler against a bandwidth + normals model, and resident memory over 10^5 steps.
+ * sampler against a bandwidth + normals model, resident memory over 10^5 steps, training steps, the
+ * TensorFlow.js backends side by side, the Gaussian-mixture run and the GPU section.
  *
  * stdout: human-readable tables, then one JSON line with every figure (last line).
  * stderr: progress.
@@ -26,6 +27,7 @@ import {
   type StepResult,
 } from './sampler'
 import { benchGpu, gpuLines } from './gpu'
+import { benchTfBackends, tfBackendJson, tfBackendLines } from './tf-backends'
 import { benchGmmRun, benchMlpStep } from './training'
 import { gcAvailable, now, progress, r4, si, table } from './util'
 
@@ -83,6 +85,10 @@ async function main(): Promise<void> {
   // sampler's share of a step.
   progress('training: MLP 100-128-128-1, N = 8192, Jarzynski vs PCD (TensorFlow.js)')
   const mlp = await benchMlpStep({ walkers: quick ? 1024 : 8192, dim: 100, hidden: [128, 128], iterations: quick ? 3 : 8, threads: all })
+
+  // 5b. TensorFlow.js backends: MLP and CNN energies per backend, each in a child process.
+  progress('TensorFlow.js backends: MLP and CNN energies on tensorflow (when set up), wasm, cpu; one process each')
+  const tfBackends = benchTfBackends(quick)
 
   // 6. The paper's Gaussian-mixture run (issue 9): native energy end to end.
   const gmmIterations = quick ? 500 : 8000
@@ -205,6 +211,8 @@ async function main(): Promise<void> {
   )
   out.push(`Jarzynski / PCD step time: ${mlp.ratio.toFixed(3)} ${mlp.ratio <= 1.02 ? 'PASS' : 'MISS'} (target <= 1.02)`)
   out.push('')
+  out.push(...tfBackendLines(tfBackends))
+  out.push('')
   out.push(
     `Gaussian-mixture experiment (d = 50, N = n = 10^4, native energy, ${all} threads): target < 15 s for the ${gmmIterations === 8000 ? 'full 8000-iteration' : 'shortened'} run of one method;` +
       ` the authors' PyTorch script took 172 ms per iteration on these machines. "energy" includes the fused weight update.`,
@@ -310,6 +318,7 @@ async function main(): Promise<void> {
       jarzynskiOverPcd: r4(mlp.ratio),
       results: mlp.results.map((r) => ({ method: r.method, msPerIteration: r4(r.msPerIteration), samplerShare: r4(r.samplerShare), timings: r.timings })),
     },
+    tfBackends: tfBackendJson(tfBackends),
     gmm: gmm.map((r) => ({ ...r, seconds: r4(r.seconds), msPerIteration: r4(r.msPerIteration) })),
     gpu,
     seconds: r4(now() - t0),
