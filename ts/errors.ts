@@ -28,6 +28,7 @@ export type JarzynErrorCode =
   | 'ERR_JARZYN_DIVERGED'
   | 'ERR_JARZYN_BACKEND'
   | 'ERR_JARZYN_NO_NATIVE'
+  | 'ERR_JARZYN_NO_DATA'
 
 /** An error raised by jarzyn: a `TypeError`, `RangeError` or `Error` with a `code`. */
 export type JarzynError = Error & {
