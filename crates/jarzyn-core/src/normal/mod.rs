@@ -44,15 +44,7 @@ pub fn blocks_per_walker(dim: usize) -> usize {
 /// (c % 4 < 2 ? 0,1 : 2,3), cos for even c and sin for odd c. The padding slots (the last
 /// `4 * bpw - dim` of each walker) are unspecified: normals of the unused words, or 0.
 pub fn fill_padded(key: [u32; 2], ctr: Counter, walker0: u32, walkers: usize, dim: usize, out: &mut [f32]) {
-  let bpw = blocks_per_walker(dim);
-  let run = BlockRun {
-    key,
-    ctr,
-    walker0,
-    bpw: bpw as u32,
-    total: walkers * bpw,
-    first_pair_only: dim <= 2,
-  };
+  let run = BlockRun::new(key, ctr, walker0, walkers, dim);
   assert!(out.len() >= run.total * 4, "normal buffer too short");
   let out = &mut out[..run.total * 4];
   #[cfg(target_arch = "x86_64")]
@@ -76,6 +68,21 @@ struct BlockRun {
   /// the second pair.
   #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
   first_pair_only: bool,
+}
+
+impl BlockRun {
+  /// The blocks of walkers `walker0 .. walker0 + walkers` of dimension `dim`.
+  fn new(key: [u32; 2], ctr: Counter, walker0: u32, walkers: usize, dim: usize) -> Self {
+    let bpw = blocks_per_walker(dim);
+    BlockRun {
+      key,
+      ctr,
+      walker0,
+      bpw: bpw as u32,
+      total: walkers * bpw,
+      first_pair_only: dim <= 2,
+    }
+  }
 }
 
 /// The (c0, c1) counter words of consecutive blocks: block index inside the walker, and walker.

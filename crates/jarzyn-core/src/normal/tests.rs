@@ -181,20 +181,11 @@ fn dispatched_fill_matches_portable_path() {
     let ctr = Counter::new(Stream::Noise, step);
     for dim in (1..=20).chain([31, 63, 64, 65, 100]) {
       for walkers in [1usize, 2, 3, 4, 7, 8, 9, 15, 16, 17, 33, 64] {
-        let bpw = blocks_per_walker(dim);
-        let padded = bpw * 4;
+        let padded = blocks_per_walker(dim) * 4;
         let mut fast = vec![f32::NAN; walkers * padded];
         let mut slow = vec![f32::NAN; walkers * padded];
         fill_padded(key, ctr, walker0, walkers, dim, &mut fast);
-        let run = BlockRun {
-          key,
-          ctr,
-          walker0,
-          bpw: bpw as u32,
-          total: walkers * bpw,
-          first_pair_only: dim <= 2,
-        };
-        fill_padded_generic(&run, &mut slow);
+        fill_padded_generic(&BlockRun::new(key, ctr, walker0, walkers, dim), &mut slow);
         let mut compact = vec![0f32; walkers * dim];
         fill_normals(key, ctr, walker0, dim, &mut compact);
         for w in 0..walkers {
