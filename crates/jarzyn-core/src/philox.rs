@@ -53,6 +53,12 @@ pub fn key_from_seed(seed: u64) -> [u32; 2] {
   [seed as u32, (seed >> 32) as u32]
 }
 
+/// The key of the next round: Philox's key schedule adds (W0, W1) before every round but the first.
+#[inline(always)]
+pub(crate) fn next_round_key(k: [u32; 2]) -> [u32; 2] {
+  [k[0].wrapping_add(W0), k[1].wrapping_add(W1)]
+}
+
 #[inline(always)]
 fn mulhilo(a: u32, b: u32) -> (u32, u32) {
   let p = (a as u64) * (b as u64);
@@ -66,8 +72,7 @@ pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
   let mut k = key;
   for round in 0..10 {
     if round > 0 {
-      k[0] = k[0].wrapping_add(W0);
-      k[1] = k[1].wrapping_add(W1);
+      k = next_round_key(k);
     }
     let (hi0, lo0) = mulhilo(M0, x[0]);
     let (hi1, lo1) = mulhilo(M1, x[2]);
@@ -87,13 +92,12 @@ pub fn philox_lanes(c0: &[u32; LANES], c1: &[u32; LANES], ctr: Counter, key: [u3
   let mut x1 = *c1;
   let mut x2 = [ctr.c2; LANES];
   let mut x3 = [ctr.c3; LANES];
-  let mut k0 = key[0];
-  let mut k1 = key[1];
+  let mut k = key;
   for round in 0..10 {
     if round > 0 {
-      k0 = k0.wrapping_add(W0);
-      k1 = k1.wrapping_add(W1);
+      k = next_round_key(k);
     }
+    let [k0, k1] = k;
     let mut y0 = [0u32; LANES];
     let mut y1 = [0u32; LANES];
     let mut y2 = [0u32; LANES];
@@ -122,7 +126,7 @@ pub fn philox_lanes(c0: &[u32; LANES], c1: &[u32; LANES], ctr: Counter, key: [u3
 pub(crate) mod avx2 {
   use std::arch::x86_64::*;
 
-  use super::{M0, M1, W0, W1};
+  use super::{next_round_key, M0, M1};
 
   /// (hi, lo) of the eight 32x32->64 products x[l] * m.
   #[inline]
@@ -140,27 +144,8 @@ pub(crate) mod avx2 {
   #[inline]
   #[target_feature(enable = "avx2")]
   pub(crate) unsafe fn philox8(c0: __m256i, c1: __m256i, c2: u32, c3: u32, key: [u32; 2]) -> [__m256i; 4] {
-    let m0 = _mm256_set1_epi32(M0 as i32);
-    let m1 = _mm256_set1_epi32(M1 as i32);
-    let mut x0 = c0;
-    let mut x1 = c1;
-    let mut x2 = _mm256_set1_epi32(c2 as i32);
-    let mut x3 = _mm256_set1_epi32(c3 as i32);
-    let mut k0 = key[0];
-    let mut k1 = key[1];
-    for round in 0..10 {
-      if round > 0 {
-        k0 = k0.wrapping_add(W0);
-        k1 = k1.wrapping_add(W1);
-      }
-      let (hi0, lo0) = mulhilo8(x0, m0);
-      let (hi1, lo1) = mulhilo8(x2, m1);
-      x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), _mm256_set1_epi32(k0 as i32));
-      x1 = lo1;
-      x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), _mm256_set1_epi32(k1 as i32));
-      x3 = lo0;
-    }
-    [x0, x1, x2, x3]
+    let [r] = philox8xg::<1>([c0], [c1], c2, c3, key);
+    r
   }
 
   /// `G` independent [`philox8`] groups with their rounds interleaved: one group's 10 rounds are
@@ -180,13 +165,12 @@ pub(crate) mod avx2 {
     let mut x1 = c1;
     let mut x2 = [_mm256_set1_epi32(c2 as i32); G];
     let mut x3 = [_mm256_set1_epi32(c3 as i32); G];
-    let mut k0 = key[0];
-    let mut k1 = key[1];
+    let mut k = key;
     for round in 0..10 {
       if round > 0 {
-        k0 = k0.wrapping_add(W0);
-        k1 = k1.wrapping_add(W1);
+        k = next_round_key(k);
       }
+      let [k0, k1] = k;
       let vk0 = _mm256_set1_epi32(k0 as i32);
       let vk1 = _mm256_set1_epi32(k1 as i32);
       for g in 0..G {
