@@ -12,15 +12,38 @@ pub fn combine(a: [f64; LANES]) -> f64 {
   ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
 }
 
-/// One element's ULA step: writes the new x and the old one into xp, returns (dot term, square term).
+/// Per-lane sums of (new - old) g and of g^2, in f64: what a move's and an observation's weight
+/// terms add up. Short rows use lane 0 alone, which is the plain sum in element order.
+#[derive(Default)]
+struct DotSq {
+  dot: [f64; LANES],
+  sq: [f64; LANES],
+}
+
+impl DotSq {
+  /// Add one element to lane `l`.
+  #[inline(always)]
+  fn add(&mut self, l: usize, new: f32, old: f32, g: f32) {
+    let gd = g as f64;
+    self.dot[l] += (new as f64 - old as f64) * gd;
+    self.sq[l] += gd * gd;
+  }
+
+  /// The lanes' totals, combined in the fixed tree.
+  #[inline(always)]
+  fn combine(&self) -> (f64, f64) {
+    (combine(self.dot), combine(self.sq))
+  }
+}
+
+/// One element's ULA step: writes the new x and the old one into xp, and adds its terms to lane `l`.
 #[inline(always)]
-fn ula_elem(x: &mut f32, xp: &mut f32, g: f32, z: f32, hf: f32, sf: f32) -> (f64, f64) {
+fn ula_elem(acc: &mut DotSq, l: usize, x: &mut f32, xp: &mut f32, g: f32, z: f32, hf: f32, sf: f32) {
   let old = *x;
   let new = old - hf * g + sf * z;
   *xp = old;
   *x = new;
-  let gd = g as f64;
-  ((new as f64 - old as f64) * gd, gd * gd)
+  acc.add(l, new, old, g);
 }
 
 #[inline(always)]
@@ -32,7 +55,7 @@ fn arr(s: &[f32]) -> [f32; LANES] {
 /// remainder and the final `combine`, which are shared by the portable and the AVX2 code: both
 /// compute lane l as the same f64 operations on elements l, l + 8, l + 16, ... in the same order.
 mod portable {
-  use super::{arr, LANES};
+  use super::{arr, DotSq, LANES};
 
   #[inline(always)]
   pub fn sum_sq(g: &[f32]) -> [f64; LANES] {
@@ -48,9 +71,8 @@ mod portable {
   }
 
   #[inline(always)]
-  pub fn diff_dot_and_sum_sq(x: &[f32], xp: &[f32], g: &[f32]) -> ([f64; LANES], [f64; LANES]) {
-    let mut dot = [0f64; LANES];
-    let mut sq = [0f64; LANES];
+  pub fn diff_dot_and_sum_sq(x: &[f32], xp: &[f32], g: &[f32]) -> DotSq {
+    let mut acc = DotSq::default();
     for ((xc, pc), gc) in x
       .chunks_exact(LANES)
       .zip(xp.chunks_exact(LANES))
@@ -58,25 +80,15 @@ mod portable {
     {
       let (xa, pa, ga) = (arr(xc), arr(pc), arr(gc));
       for l in 0..LANES {
-        let gv = ga[l] as f64;
-        dot[l] += (xa[l] as f64 - pa[l] as f64) * gv;
-        sq[l] += gv * gv;
+        acc.add(l, xa[l], pa[l], ga[l]);
       }
     }
-    (dot, sq)
+    acc
   }
 
   #[inline(always)]
-  pub fn ula_row(
-    x: &mut [f32],
-    xp: &mut [f32],
-    g: &[f32],
-    z: &[f32],
-    hf: f32,
-    sf: f32,
-  ) -> ([f64; LANES], [f64; LANES]) {
-    let mut dot = [0f64; LANES];
-    let mut sq = [0f64; LANES];
+  pub fn ula_row(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[f32], hf: f32, sf: f32) -> DotSq {
+    let mut acc = DotSq::default();
     for (((xc, pc), gc), zc) in x
       .chunks_exact_mut(LANES)
       .zip(xp.chunks_exact_mut(LANES))
@@ -91,12 +103,10 @@ mod portable {
       pc.copy_from_slice(&old);
       xc.copy_from_slice(&new);
       for l in 0..LANES {
-        let gd = ga[l] as f64;
-        dot[l] += (new[l] as f64 - old[l] as f64) * gd;
-        sq[l] += gd * gd;
+        acc.add(l, new[l], old[l], ga[l]);
       }
     }
-    (dot, sq)
+    acc
   }
 }
 
@@ -106,7 +116,7 @@ mod portable {
 mod avx2 {
   use std::arch::x86_64::*;
 
-  use super::LANES;
+  use super::{DotSq, LANES};
 
   #[inline(always)]
   unsafe fn widen(v: __m256) -> (__m256d, __m256d) {
@@ -122,6 +132,47 @@ mod avx2 {
     _mm256_storeu_pd(out.as_mut_ptr(), lo);
     _mm256_storeu_pd(out.as_mut_ptr().add(4), hi);
     out
+  }
+
+  /// [`DotSq`] in registers: (new - old) g and g^2, lanes 0-3 low and 4-7 high.
+  struct DotSqX {
+    dlo: __m256d,
+    dhi: __m256d,
+    slo: __m256d,
+    shi: __m256d,
+  }
+
+  impl DotSqX {
+    #[inline(always)]
+    unsafe fn new() -> Self {
+      let z = _mm256_setzero_pd();
+      DotSqX {
+        dlo: z,
+        dhi: z,
+        slo: z,
+        shi: z,
+      }
+    }
+
+    /// Add eight elements, one per lane.
+    #[inline(always)]
+    unsafe fn add(&mut self, new: __m256, old: __m256, g: __m256) {
+      let (nlo, nhi) = widen(new);
+      let (olo, ohi) = widen(old);
+      let (glo, ghi) = widen(g);
+      self.dlo = _mm256_add_pd(self.dlo, _mm256_mul_pd(_mm256_sub_pd(nlo, olo), glo));
+      self.dhi = _mm256_add_pd(self.dhi, _mm256_mul_pd(_mm256_sub_pd(nhi, ohi), ghi));
+      self.slo = _mm256_add_pd(self.slo, _mm256_mul_pd(glo, glo));
+      self.shi = _mm256_add_pd(self.shi, _mm256_mul_pd(ghi, ghi));
+    }
+
+    #[inline(always)]
+    unsafe fn lanes(&self) -> DotSq {
+      DotSq {
+        dot: lanes(self.dlo, self.dhi),
+        sq: lanes(self.slo, self.shi),
+      }
+    }
   }
 
   /// SAFETY: the CPU must support AVX2.
@@ -141,49 +192,30 @@ mod avx2 {
 
   /// SAFETY: the CPU must support AVX2; x, xp and g have the same length.
   #[inline(always)]
-  pub unsafe fn diff_dot_and_sum_sq(x: &[f32], xp: &[f32], g: &[f32]) -> ([f64; LANES], [f64; LANES]) {
+  pub unsafe fn diff_dot_and_sum_sq(x: &[f32], xp: &[f32], g: &[f32]) -> DotSq {
     let n = g.len();
     assert!(x.len() >= n && xp.len() >= n);
-    let (mut dlo, mut dhi, mut slo, mut shi) = (
-      _mm256_setzero_pd(),
-      _mm256_setzero_pd(),
-      _mm256_setzero_pd(),
-      _mm256_setzero_pd(),
-    );
+    let mut acc = DotSqX::new();
     let full = n - n % LANES;
     let mut i = 0;
     while i < full {
-      let (xlo, xhi) = widen(_mm256_loadu_ps(x.as_ptr().add(i)));
-      let (plo, phi) = widen(_mm256_loadu_ps(xp.as_ptr().add(i)));
-      let (glo, ghi) = widen(_mm256_loadu_ps(g.as_ptr().add(i)));
-      dlo = _mm256_add_pd(dlo, _mm256_mul_pd(_mm256_sub_pd(xlo, plo), glo));
-      dhi = _mm256_add_pd(dhi, _mm256_mul_pd(_mm256_sub_pd(xhi, phi), ghi));
-      slo = _mm256_add_pd(slo, _mm256_mul_pd(glo, glo));
-      shi = _mm256_add_pd(shi, _mm256_mul_pd(ghi, ghi));
+      acc.add(
+        _mm256_loadu_ps(x.as_ptr().add(i)),
+        _mm256_loadu_ps(xp.as_ptr().add(i)),
+        _mm256_loadu_ps(g.as_ptr().add(i)),
+      );
       i += LANES;
     }
-    (lanes(dlo, dhi), lanes(slo, shi))
+    acc.lanes()
   }
 
   /// SAFETY: the CPU must support AVX2; all slices have the length of x.
   #[inline(always)]
-  pub unsafe fn ula_row(
-    x: &mut [f32],
-    xp: &mut [f32],
-    g: &[f32],
-    z: &[f32],
-    hf: f32,
-    sf: f32,
-  ) -> ([f64; LANES], [f64; LANES]) {
+  pub unsafe fn ula_row(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[f32], hf: f32, sf: f32) -> DotSq {
     let n = x.len();
     assert!(xp.len() >= n && g.len() >= n && z.len() >= n);
     let (hv, sv) = (_mm256_set1_ps(hf), _mm256_set1_ps(sf));
-    let (mut dlo, mut dhi, mut slo, mut shi) = (
-      _mm256_setzero_pd(),
-      _mm256_setzero_pd(),
-      _mm256_setzero_pd(),
-      _mm256_setzero_pd(),
-    );
+    let mut acc = DotSqX::new();
     let full = n - n % LANES;
     let mut i = 0;
     while i < full {
@@ -194,16 +226,10 @@ mod avx2 {
       let new = _mm256_add_ps(_mm256_sub_ps(old, _mm256_mul_ps(hv, gv)), _mm256_mul_ps(sv, zv));
       _mm256_storeu_ps(xp.as_mut_ptr().add(i), old);
       _mm256_storeu_ps(x.as_mut_ptr().add(i), new);
-      let (olo, ohi) = widen(old);
-      let (nlo, nhi) = widen(new);
-      let (glo, ghi) = widen(gv);
-      dlo = _mm256_add_pd(dlo, _mm256_mul_pd(_mm256_sub_pd(nlo, olo), glo));
-      dhi = _mm256_add_pd(dhi, _mm256_mul_pd(_mm256_sub_pd(nhi, ohi), ghi));
-      slo = _mm256_add_pd(slo, _mm256_mul_pd(glo, glo));
-      shi = _mm256_add_pd(shi, _mm256_mul_pd(ghi, ghi));
+      acc.add(new, old, gv);
       i += LANES;
     }
-    (lanes(dlo, dhi), lanes(slo, shi))
+    acc.lanes()
   }
 }
 
@@ -238,30 +264,26 @@ pub fn diff_dot_and_sum_sq<const AVX2: bool>(x: &[f32], xp: &[f32], g: &[f32]) -
   let n = g.len();
   let (x, xp) = (&x[..n], &xp[..n]);
   if n < LANES {
-    let (mut dot, mut sq) = (0.0, 0.0);
+    let mut acc = DotSq::default();
     for i in 0..n {
-      let gv = g[i] as f64;
-      dot += (x[i] as f64 - xp[i] as f64) * gv;
-      sq += gv * gv;
+      acc.add(0, x[i], xp[i], g[i]);
     }
-    return (dot, sq);
+    return (acc.dot[0], acc.sq[0]);
   }
   #[cfg(target_arch = "x86_64")]
   // SAFETY: as in `sum_sq`.
-  let (mut dot, mut sq) = if AVX2 {
+  let mut acc = if AVX2 {
     unsafe { avx2::diff_dot_and_sum_sq(x, xp, g) }
   } else {
     portable::diff_dot_and_sum_sq(x, xp, g)
   };
   #[cfg(not(target_arch = "x86_64"))]
-  let (mut dot, mut sq) = portable::diff_dot_and_sum_sq(x, xp, g);
+  let mut acc = portable::diff_dot_and_sum_sq(x, xp, g);
   let full = n - n % LANES;
   for l in 0..n - full {
-    let gv = g[full + l] as f64;
-    dot[l] += (x[full + l] as f64 - xp[full + l] as f64) * gv;
-    sq[l] += gv * gv;
+    acc.add(l, x[full + l], xp[full + l], g[full + l]);
   }
-  (combine(dot), combine(sq))
+  acc.combine()
 }
 
 /// The ULA move of one walker: x <- x - hf g + sf z, storing the old x in xp, and returning
@@ -271,31 +293,27 @@ pub fn ula_row<const AVX2: bool>(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[
   let n = x.len();
   let (xp, g, z) = (&mut xp[..n], &g[..n], &z[..n]);
   if n < LANES {
-    let (mut dot, mut sq) = (0.0, 0.0);
+    let mut acc = DotSq::default();
     for j in 0..n {
-      let (a, b) = ula_elem(&mut x[j], &mut xp[j], g[j], z[j], hf, sf);
-      dot += a;
-      sq += b;
+      ula_elem(&mut acc, 0, &mut x[j], &mut xp[j], g[j], z[j], hf, sf);
     }
-    return (dot, sq);
+    return (acc.dot[0], acc.sq[0]);
   }
   #[cfg(target_arch = "x86_64")]
   // SAFETY: as in `sum_sq`.
-  let (mut dot, mut sq) = if AVX2 {
+  let mut acc = if AVX2 {
     unsafe { avx2::ula_row(x, xp, g, z, hf, sf) }
   } else {
     portable::ula_row(x, xp, g, z, hf, sf)
   };
   #[cfg(not(target_arch = "x86_64"))]
-  let (mut dot, mut sq) = portable::ula_row(x, xp, g, z, hf, sf);
+  let mut acc = portable::ula_row(x, xp, g, z, hf, sf);
   let full = n - n % LANES;
   for l in 0..n - full {
     let j = full + l;
-    let (a, b) = ula_elem(&mut x[j], &mut xp[j], g[j], z[j], hf, sf);
-    dot[l] += a;
-    sq[l] += b;
+    ula_elem(&mut acc, l, &mut x[j], &mut xp[j], g[j], z[j], hf, sf);
   }
-  (combine(dot), combine(sq))
+  acc.combine()
 }
 
 #[cfg(test)]
