@@ -212,9 +212,14 @@ export async function collect(trainer: Trainer, iterations: number, signal?: Abo
   return out
 }
 
-/** The stats without the fields that measure time. */
-export function statsWithoutTime(s: IterationStats): Omit<IterationStats, 'timings' | 'elapsed'> {
-  const { timings: _t, elapsed: _e, ...rest } = s
+/**
+ * The stats without the fields that measure time, and without the weight diagnostics `khat` and
+ * `cess`: those are pure diagnostics (they read the log-weights and change nothing in the run, whose
+ * bits are the same whatever `diagnosticsEvery` is), so the recorded digests of the run's output
+ * do not depend on them; `__test__/weight-diagnostics.spec.ts` tests them.
+ */
+export function statsWithoutTime(s: IterationStats): Omit<IterationStats, 'timings' | 'elapsed' | 'khat' | 'cess'> {
+  const { timings: _t, elapsed: _e, khat: _k, cess: _c, ...rest } = s
   return rest
 }
 

@@ -6,7 +6,7 @@
 import { nativeCalls } from './errors'
 
 /** The sections every trainer reports. */
-export type Section = 'energy' | 'paramGrad' | 'move' | 'observe' | 'resample' | 'copy' | 'optimizer' | 'other'
+export type Section = 'energy' | 'paramGrad' | 'move' | 'observe' | 'resample' | 'copy' | 'optimizer' | 'diagnostics' | 'other'
 
 /** Milliseconds per section. */
 export type Timings = Record<Section, number>
@@ -20,11 +20,12 @@ export const SECTIONS: Record<Section, string> = {
   resample: 'sampler: ESS and resampling',
   copy: 'copies between TensorFlow.js and native memory',
   optimizer: 'optimiser step',
+  diagnostics: 'weight diagnostics (k-hat, CESS)',
   other: 'everything else (stats, callbacks)',
 }
 
 function zero(): Timings {
-  return { energy: 0, paramGrad: 0, move: 0, observe: 0, resample: 0, copy: 0, optimizer: 0, other: 0 }
+  return { energy: 0, paramGrad: 0, move: 0, observe: 0, resample: 0, copy: 0, optimizer: 0, diagnostics: 0, other: 0 }
 }
 
 /** Accumulates time per section, for the last iteration and for the whole run. */

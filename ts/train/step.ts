@@ -8,7 +8,9 @@ import { callNative, isJarzynError } from '../errors'
 import { nativeSamplers } from '../native'
 import type { Profiler, Timings } from '../profiler'
 import type { Sampler } from '../sampler'
-import type { Method } from './options'
+import type { conditionalEss, paretoKhat } from '../diagnostics/weights' // for doc links
+import { clearlyNoResampling, diagnosticsAfter, diagnosticsBefore, diagnosticsDue } from './diagnostics'
+import type { Method, TrainerOptions } from './options' // TrainerOptions: for doc links
 import { diverged, fillFromData, observeWalkers, type TrainerState } from './state'
 
 /** The statistics of one iteration; estimates refer to the parameters theta_k at its start. */
@@ -21,6 +23,22 @@ export interface IterationStats {
   ess: number
   /** `ess / N`, in [0, 1]; 1 for the unweighted PCD/CD walkers unless some walkers are invalid. */
   essFraction: number
+  /**
+   * Pareto k-hat of the log-weights used at this iteration ({@link paretoKhat}): below 0.5 good, up
+   * to 0.7 acceptable, above 0.7 the weighted estimates are unreliable; `-Infinity` for equal
+   * weights (right after a resampling). Jarzynski runs, at the iterations
+   * {@link TrainerOptions.diagnosticsEvery} picks; null otherwise (PCD/CD, other iterations). In
+   * the mini-batch variant: the weights of the group that made the update.
+   */
+  khat: number | null
+  /**
+   * Conditional ESS (in walkers, 0..N; {@link conditionalEss}) of this iteration's weight update,
+   * from the weights used at this iteration to those after the observation, before any
+   * resampling: N when the update moved every weight alike, small when a few walkers took the new
+   * weight. When k-hat is reported; null otherwise. These two are pure diagnostics: they read the
+   * log-weights and change nothing in the run.
+   */
+  cess: number | null
   /** Whether the walkers were resampled at the end of this iteration; total so far. */
   resampled: boolean
   /** Total resamplings so far, summed over walker groups. */
@@ -76,6 +94,10 @@ export function step(state: TrainerState, energy: Energy, profiler: Profiler): I
   const w = state.weights[b]
   const fused = energy.fused
   const batch = prof.time('other', () => dataBatch(state))
+  // Weight diagnostics (Jarzynski, every diagnosticsEvery iterations): the weights used now, A_k.
+  const diag = diagnosticsDue(state, k)
+  const khat = diag ? prof.time('diagnostics', () => diagnosticsBefore(s)) : null
+  let cess: number | null = null
   const at = fused ? fusedGradient(fused, s, batch, prof) : plainGradient(energy, s, w, batch, prof)
   const { sg, logZExact } = at
   const logRatio = method !== 'jarzynski' ? null : mb ? prof.time('resample', () => combinedLogRatio(state.samplers)) : at.logNormalizerRatio
@@ -89,10 +111,21 @@ export function step(state: TrainerState, energy: Energy, profiler: Profiler): I
     if (!Number.isFinite(params[i])) throw diverged(k, `the parameters (entry ${i})`)
   }
   if (fused && !mb) {
-    // One native call for the rest: theta_{k+1}, the move, the observation, the resampling.
-    const a = fusedAdvance(fused, s, params, resample, prof, k)
+    // One native call for the rest: theta_{k+1}, the move, the observation, the resampling. When
+    // the diagnostics run, the resampling waits until they have read the updated weights, and the
+    // native check runs only if their ESS does not rule it out: the same bits either way.
+    const a = fusedAdvance(fused, s, params, diag ? null : resample, prof, k)
+    let { resampled, resamplings } = a
+    if (diag) {
+      const after = prof.time('diagnostics', () => diagnosticsAfter(s))
+      cess = after.cess
+      if (resample && !clearlyNoResampling(after.ess, resample.essFraction, s.walkers)) {
+        resampled = prof.time('resample', () => s.maybeResample(resample))
+        if (resampled) resamplings++
+      }
+    }
     const model = { mixtureWeights: Array.from(a.mixtureWeights), logZ: a.logZ }
-    return finish(state, k, at.ess, a.resampled, a.resamplings, logRatio, logZExact, sg, a.report.invalid, model, prof)
+    return finish(state, k, at.ess, resampled, resamplings, logRatio, logZExact, sg, a.report.invalid, model, prof, khat, cess)
   }
   energy.setParams(params)
   let invalid: number
@@ -104,6 +137,7 @@ export function step(state: TrainerState, energy: Energy, profiler: Profiler): I
     prof.time('move', () => s.move())
     invalid = observeWalkers(energy, s, prof, k)
   }
+  if (diag) cess = prof.time('diagnostics', () => diagnosticsAfter(s).cess)
   let resampled = false
   if (resample) {
     for (const t of mb ? state.samplers : [s]) {
@@ -118,7 +152,7 @@ export function step(state: TrainerState, energy: Energy, profiler: Profiler): I
     resamplings += t.resamplings
   }
   const model = energy.describe ? energy.describe() : null
-  return finish(state, k, ess, resampled, resamplings, logRatio, logZExact, sg, invalid, model, prof)
+  return finish(state, k, ess, resampled, resamplings, logRatio, logZExact, sg, invalid, model, prof, khat, cess)
 }
 
 /** The gradient at theta_k and what the iteration reports about the weights it used. */
@@ -186,6 +220,8 @@ function finish(
   invalid: number,
   model: Record<string, number | number[]> | null,
   prof: Profiler,
+  khat: number | null,
+  cess: number | null,
 ): IterationStats {
   const { method, logZ0, dataEntropy: H, walkers } = state.options
   const logZ = logRatio === null ? null : logZ0 + logRatio
@@ -198,6 +234,8 @@ function finish(
     method,
     ess,
     essFraction: ess / walkers,
+    khat,
+    cess,
     resampled,
     resamplings,
     logZ,
