@@ -41,7 +41,8 @@ pub use error::{CoreError, Result};
 pub use models::gmm::GaussianMixture;
 pub use resample::Scheme;
 pub use walkers::{
-  walker_chunk, Counters, CpuWalkers, DeviceInfo, FixedBuf, Observation, ObserveReport, View, WalkerConfig, Walkers,
+  walker_chunk, Counters, CpuWalkers, DeviceInfo, FixedBuf, HostBuffers, Observation, ObserveReport, View,
+  WalkerConfig, Walkers,
 };
 pub use weights::WeightSummary;
 

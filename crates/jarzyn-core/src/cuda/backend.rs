@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+  CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg,
+  ValidAsZeroBits,
+};
 
 use super::{available, nvrtc, DeviceInfo};
 use crate::error::{CoreError, Result};
@@ -24,14 +27,24 @@ pub(crate) fn be<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> CoreError + 
   move |e| CoreError::Backend(format!("CUDA {what}: {e}"))
 }
 
+/// One thread per item for `n` items, in blocks of THREADS.
 pub(crate) fn grid(n: u64) -> Result<LaunchConfig> {
-  let blocks = n.div_ceil(THREADS as u64);
+  launch_config(n.div_ceil(THREADS as u64), THREADS, "threads")
+}
+
+/// `blocks` blocks of `threads` threads.
+pub(crate) fn blocks(blocks: u64, threads: u32) -> Result<LaunchConfig> {
+  launch_config(blocks, threads, "blocks")
+}
+
+/// A one-dimensional launch; more blocks than a grid holds fail with "too many `what`".
+fn launch_config(blocks: u64, threads: u32, what: &str) -> Result<LaunchConfig> {
   if blocks > i32::MAX as u64 {
-    return Err(CoreError::Backend("CUDA launch: too many threads".into()));
+    return Err(CoreError::Backend(format!("CUDA launch: too many {what}")));
   }
   Ok(LaunchConfig {
     grid_dim: (blocks.max(1) as u32, 1, 1),
-    block_dim: (THREADS, 1, 1),
+    block_dim: (threads, 1, 1),
     shared_mem_bytes: 0,
   })
 }
@@ -155,6 +168,15 @@ impl CudaBackend {
     })
   }
 
+  /// `len` zeroed elements on the device (at least one: a kernel argument must point somewhere);
+  /// failing to allocate is [`CoreError::OutOfMemory`].
+  pub(crate) fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
+    self
+      .stream
+      .alloc_zeros::<T>(len.max(1))
+      .map_err(|_| CoreError::OutOfMemory(len * std::mem::size_of::<T>()))
+  }
+
   /// Philox4x32-10 of each counter under `key` (test hook).
   pub fn philox(&self, ctrs: &[[u32; 4]], key: [u32; 2]) -> Result<Vec<[u32; 4]>> {
     let n = ctrs.len();
@@ -211,16 +233,4 @@ impl CudaBackend {
     out.truncate(walkers * dim);
     Ok(out)
   }
-}
-
-/// `blocks` blocks of `threads` threads.
-pub(crate) fn blocks(blocks: u64, threads: u32) -> Result<LaunchConfig> {
-  if blocks > i32::MAX as u64 {
-    return Err(CoreError::Backend("CUDA launch: too many blocks".into()));
-  }
-  Ok(LaunchConfig {
-    grid_dim: (blocks.max(1) as u32, 1, 1),
-    block_dim: (threads, 1, 1),
-    shared_mem_bytes: 0,
-  })
 }

@@ -7,7 +7,7 @@ use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use super::backend::{be, grid, BLOCK_THREADS};
 use super::walkers::DeviceWalkers;
 use crate::energy::WalkerPart;
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 use crate::models::gmm::GaussianMixture;
 use crate::walkers::{check_len, ObserveReport};
 use crate::weights::REDUCE_CHUNK;
@@ -42,13 +42,11 @@ impl DeviceWalkers {
     let same_k = matches!(&self.gmm, Some(d) if d.model.components == gmm.components);
     let (gamma, sq, u) = match self.gmm.take() {
       Some(d) if same_k => (d.gamma, d.sq, d.u),
-      _ => {
-        let f64s = |len: usize| {
-          st.alloc_zeros::<f64>(len.max(1))
-            .map_err(|_| CoreError::OutOfMemory(len * 8))
-        };
-        (f64s(nk)?, f64s(nk)?, f64s(self.book.cfg.walkers)?)
-      }
+      _ => (
+        self.be.zeros(nk)?,
+        self.be.zeros(nk)?,
+        self.be.zeros(self.book.cfg.walkers)?,
+      ),
     };
     self.gmm = Some(DeviceGmm {
       model: gmm.clone(),
@@ -138,9 +136,7 @@ impl DeviceWalkers {
     self.summary_parts()?;
     let chunks = self.parts.chunks;
     let st = self.be.stream.clone();
-    let mut out = st
-      .alloc_zeros::<f64>(chunks * terms)
-      .map_err(|_| CoreError::OutOfMemory(chunks * terms * 8))?;
+    let mut out = self.be.zeros::<f64>(chunks * terms)?;
     let dg = self.gmm.as_ref().expect("uploaded");
     let (n32, d32, k32, c32) = (
       self.book.cfg.walkers as u32,

@@ -20,7 +20,7 @@ use crate::energy::{DeviceModel, Energy, WalkerPart};
 use crate::error::Result;
 use crate::resample::Scheme;
 use crate::walkers::{
-  not_f32, walker_chunk, Counters, DeviceInfo, FixedBuf, Observation, ObserveReport, View, WalkerConfig, Walkers,
+  walker_chunk, Counters, DeviceInfo, HostBuffers, Observation, ObserveReport, View, WalkerConfig, Walkers,
 };
 use crate::weights::WeightSummary;
 
@@ -43,10 +43,8 @@ enum Mirror {
 /// Walkers on an NVIDIA GPU, seen through host mirrors of their buffers.
 pub struct CudaWalkers {
   device: DeviceWalkers,
-  positions: FixedBuf<f32>,
-  gradients: FixedBuf<f32>,
-  energies: FixedBuf<f32>,
-  log_weights: FixedBuf<f64>,
+  /// The mirrors.
+  host: HostBuffers,
   state: [Mirror; 4],
   /// Bytes copied device -> host into the mirrors, and host -> device from them.
   traffic: [u64; 2],
@@ -56,13 +54,9 @@ impl CudaWalkers {
   /// Walkers on device 0 (fails with [`crate::CoreError::Backend`] when CUDA cannot run here).
   pub fn new(cfg: WalkerConfig) -> Result<Self> {
     let device = DeviceWalkers::new(cfg)?;
-    let (n, nd) = (device.config().walkers, device.config().elements());
     let g = device.generation();
     Ok(CudaWalkers {
-      positions: FixedBuf::new(nd)?,
-      gradients: FixedBuf::new(nd)?,
-      energies: FixedBuf::new(n)?,
-      log_weights: FixedBuf::new(n)?,
+      host: HostBuffers::new(device.config())?,
       state: [Mirror::Clean(g); 4],
       device,
       traffic: [0, 0],
@@ -94,10 +88,10 @@ impl CudaWalkers {
     }
     let d = &self.device;
     match i {
-      X => self.positions.as_mut_slice().copy_from_slice(&d.positions()?),
-      G => self.gradients.as_mut_slice().copy_from_slice(&d.gradients()?),
-      E => self.energies.as_mut_slice().copy_from_slice(&d.energies()?),
-      _ => self.log_weights.as_mut_slice().copy_from_slice(&d.log_weights()?),
+      X => self.host.positions.as_mut_slice().copy_from_slice(&d.positions()?),
+      G => self.host.gradients.as_mut_slice().copy_from_slice(&d.gradients()?),
+      E => self.host.energies.as_mut_slice().copy_from_slice(&d.energies()?),
+      _ => self.host.log_weights.as_mut_slice().copy_from_slice(&d.log_weights()?),
     }
     self.traffic[0] += self.bytes_of(i);
     self.state[i] = Mirror::Clean(self.device.generation());
@@ -108,10 +102,10 @@ impl CudaWalkers {
   fn push(&mut self, i: usize) -> Result<()> {
     let g0 = self.device.generation();
     match i {
-      X => self.device.set_positions(self.positions.as_slice())?,
-      G => self.device.set_gradients(self.gradients.as_slice())?,
-      E => self.device.set_energies(self.energies.as_slice())?,
-      _ => self.device.set_log_weights(self.log_weights.as_slice())?,
+      X => self.device.set_positions(self.host.positions.as_slice())?,
+      G => self.device.set_gradients(self.host.gradients.as_slice())?,
+      E => self.device.set_energies(self.host.energies.as_slice())?,
+      _ => self.device.set_log_weights(self.host.log_weights.as_slice())?,
     }
     self.traffic[1] += self.bytes_of(i);
     let g1 = self.device.generation();
@@ -173,8 +167,8 @@ impl CudaWalkers {
     self.pull(G)?;
     let g0 = self.pre(bit(X) | bit(A))?;
     let r = self.device.observe(Observation::External {
-      energy: self.energies.as_slice(),
-      grad: self.gradients.as_slice(),
+      energy: self.host.energies.as_slice(),
+      grad: self.host.gradients.as_slice(),
     });
     let g1 = self.device.generation();
     self.post(g0, bit(A));
@@ -195,8 +189,8 @@ impl CudaWalkers {
     self.pull(X)?;
     let d = self.device.config().dim;
     let cw = walker_chunk(d);
-    let x = self.positions.as_slice();
-    let (e, g) = (self.energies.as_mut_slice(), self.gradients.as_mut_slice());
+    let x = self.host.positions.as_slice();
+    let (e, g) = (self.host.energies.as_mut_slice(), self.host.gradients.as_mut_slice());
     self.device.pool().install(|| {
       x.par_chunks(cw * d)
         .zip(e.par_chunks_mut(cw))
@@ -234,17 +228,8 @@ impl Walkers for CudaWalkers {
     self.device.set_step_size(h)
   }
 
-  fn f32_buffer(&mut self, view: View) -> Result<&mut FixedBuf<f32>> {
-    match view {
-      View::Positions => Ok(&mut self.positions),
-      View::Gradients => Ok(&mut self.gradients),
-      View::Energies => Ok(&mut self.energies),
-      View::LogWeights => Err(not_f32()),
-    }
-  }
-
-  fn log_weight_buffer(&mut self) -> &mut FixedBuf<f64> {
-    &mut self.log_weights
+  fn host_buffers(&mut self) -> &mut HostBuffers {
+    &mut self.host
   }
 
   fn sync_view(&mut self, view: View, write: bool) -> Result<()> {
@@ -297,7 +282,7 @@ impl Walkers for CudaWalkers {
         self.pull(A)?;
         let d = self.device.config().dim;
         let cw = walker_chunk(d);
-        let (x, a) = (self.positions.as_slice(), self.log_weights.as_slice());
+        let (x, a) = (self.host.positions.as_slice(), self.host.log_weights.as_slice());
         Ok(self.device.pool().install(|| {
           x.par_chunks(cw * d)
             .zip(a.par_chunks(cw))
@@ -314,7 +299,7 @@ impl Walkers for CudaWalkers {
     // as on the CPU (a gradient folded into the last observation must not be used for them).
     // Dirty before `fill` runs: a fill that fails half-way leaves written rows, as on the CPU.
     self.state[X] = Mirror::HostDirty;
-    fill(self.positions.as_mut_slice())?;
+    fill(self.host.positions.as_mut_slice())?;
     self.push(X)
   }
 

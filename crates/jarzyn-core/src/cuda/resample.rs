@@ -10,9 +10,10 @@ use cudarc::driver::{CudaSlice, PushKernelArg};
 
 use super::backend::{be, blocks, grid, CudaBackend, BLOCK_THREADS, SCAN_SUM_THREADS, SCAN_TILE};
 use super::walkers::DeviceWalkers;
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 use crate::philox::{Counter, Stream};
 use crate::resample::{Scheme, Uniforms};
+use crate::walkers::check_resamplable;
 
 /// Device buffers of a resampling, allocated at the first one and reused.
 pub(crate) struct ResampleScratch {
@@ -39,30 +40,19 @@ pub(crate) struct ResampleScratch {
 
 impl ResampleScratch {
   fn new(bk: &CudaBackend, n: usize, d: usize) -> Result<Self> {
-    let s = &bk.stream;
-    let f64s = |len: usize| {
-      s.alloc_zeros::<f64>(len.max(1))
-        .map_err(|_| CoreError::OutOfMemory(len * 8))
-    };
-    let u32s = |len: usize| {
-      s.alloc_zeros::<u32>(len.max(1))
-        .map_err(|_| CoreError::OutOfMemory(len * 4))
-    };
     Ok(ResampleScratch {
-      w: f64s(n)?,
-      cum: f64s(n)?,
-      ecum: f64s(n + 1)?,
-      copies: f64s(n)?,
-      resid: f64s(n)?,
-      cum2: f64s(n)?,
-      sums: f64s((n + 1).div_ceil(SCAN_TILE))?,
-      last: u32s(1)?,
-      anc: u32s(n)?,
-      extra: u32s(n)?,
-      gather32: s
-        .alloc_zeros::<f32>((n * d).max(1))
-        .map_err(|_| CoreError::OutOfMemory(n * d * 4))?,
-      gather64: f64s(n)?,
+      w: bk.zeros(n)?,
+      cum: bk.zeros(n)?,
+      ecum: bk.zeros(n + 1)?,
+      copies: bk.zeros(n)?,
+      resid: bk.zeros(n)?,
+      cum2: bk.zeros(n)?,
+      sums: bk.zeros((n + 1).div_ceil(SCAN_TILE))?,
+      last: bk.zeros(1)?,
+      anc: bk.zeros(n)?,
+      extra: bk.zeros(n)?,
+      gather32: bk.zeros(n * d)?,
+      gather64: bk.zeros(n)?,
     })
   }
 }
@@ -243,12 +233,7 @@ impl DeviceWalkers {
   pub(crate) fn resample_on_device(&mut self, scheme: Scheme) -> Result<()> {
     let (n, d) = (self.book.cfg.walkers, self.book.cfg.dim);
     let sum = self.summary()?;
-    if sum.max == f64::NEG_INFINITY || !sum.log_sum.is_finite() {
-      return Err(CoreError::AllWalkersInvalid {
-        invalid: sum.zero,
-        walkers: n,
-      });
-    }
+    check_resamplable(&sum, n)?;
     if self.resample_scratch.is_none() {
       self.resample_scratch = Some(ResampleScratch::new(&self.be, n, d)?);
     }

@@ -12,7 +12,7 @@
 //!   log-weights are meant to equal the CPU's bit for bit; the summary and the resampling use
 //!   parallel reductions and scans, which agree with the CPU to round-off.
 
-use cudarc::driver::{CudaSlice, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::backend::{be, blocks, grid, CudaBackend, BLOCK_THREADS, TILE_ELEMS};
 use super::resample::ResampleScratch;
@@ -20,7 +20,8 @@ use crate::error::{CoreError, Result};
 use crate::philox::{Counter, Stream};
 use crate::resample::Scheme;
 use crate::walkers::{
-  check_ess_fraction, check_len, Book, Counters, DeviceInfo, Observation, ObserveReport, Phase, WalkerConfig,
+  check_len, check_some_weight, resample_due, Book, Counters, DeviceInfo, Observation, ObserveReport, Phase,
+  WalkerConfig,
 };
 use crate::weights::{normalized_into, WeightSummary, REDUCE_CHUNK};
 
@@ -62,26 +63,19 @@ impl DeviceWalkers {
     let nd = cfg.elements();
     let backend = CudaBackend::new()?;
     let s = &backend.stream;
-    let alloc32 = |n: usize| {
-      s.alloc_zeros::<f32>(n.max(1))
-        .map_err(|_| CoreError::OutOfMemory(n * 4))
-    };
-    let alloc64 = |n: usize| {
-      s.alloc_zeros::<f64>(n.max(1))
-        .map_err(|_| CoreError::OutOfMemory(n * 8))
-    };
-    let x = alloc32(nd)?;
-    let xp = alloc32(if cfg.weighted { nd } else { 0 })?;
-    let g = alloc32(nd)?;
-    let e = alloc32(cfg.walkers)?;
-    let a = alloc64(cfg.walkers)?;
-    let fwd = alloc64(if cfg.weighted { cfg.walkers } else { 0 })?;
+    let b = &backend;
+    let x = b.zeros::<f32>(nd)?;
+    let xp = b.zeros::<f32>(if cfg.weighted { nd } else { 0 })?;
+    let g = b.zeros::<f32>(nd)?;
+    let e = b.zeros::<f32>(cfg.walkers)?;
+    let a = b.zeros::<f64>(cfg.walkers)?;
+    let fwd = b.zeros::<f64>(if cfg.weighted { cfg.walkers } else { 0 })?;
     let counts = s.alloc_zeros::<u32>(2).map_err(be("alloc"))?;
     let chunks = cfg.walkers.div_ceil(REDUCE_CHUNK);
     let parts = SummaryParts {
-      max: alloc64(chunks)?,
-      s: alloc64(chunks)?,
-      s2: alloc64(chunks)?,
+      max: b.zeros(chunks)?,
+      s: b.zeros(chunks)?,
+      s2: b.zeros(chunks)?,
       zero: s.alloc_zeros::<u32>(chunks).map_err(be("alloc"))?,
       chunks,
     };
@@ -236,10 +230,20 @@ impl DeviceWalkers {
     self.dtoh(&self.g, self.book.cfg.walkers * self.book.cfg.dim)
   }
 
-  /// Walkers per move/observe tile, or None when one row is longer than a tile (then the
-  /// one-thread-per-walker kernels run).
-  fn walkers_per_tile(&self) -> Option<u32> {
-    (self.book.cfg.dim <= TILE_ELEMS).then(|| (TILE_ELEMS / self.book.cfg.dim).min(self.book.cfg.walkers) as u32)
+  /// Which of a move's or observation's two kernels runs, with its walkers per tile and launch:
+  /// the `tiled` one (coalesced) on tiles of whole walkers, or when one row is longer than a tile,
+  /// the `rows` one with one thread per walker (and no walkers-per-tile argument).
+  fn tiling<'a>(
+    &self,
+    tiled: &'a CudaFunction,
+    rows: &'a CudaFunction,
+  ) -> Result<(&'a CudaFunction, Option<u32>, LaunchConfig)> {
+    let (n, d) = (self.book.cfg.walkers, self.book.cfg.dim);
+    if d > TILE_ELEMS {
+      return Ok((rows, None, grid(n as u64)?));
+    }
+    let wpt = (TILE_ELEMS / d).min(n);
+    Ok((tiled, Some(wpt as u32), blocks(n.div_ceil(wpt) as u64, BLOCK_THREADS)?))
   }
 
   /// One ULA step with the last observed gradient, noise from the same Philox counters as the CPU.
@@ -248,14 +252,10 @@ impl DeviceWalkers {
     let h = self.book.cfg.step_size;
     let (hf, sf, qh) = (h as f32, (2.0 * h).sqrt() as f32, 0.25 * h);
     let ctr = Counter::new(Stream::Noise, self.book.steps);
-    let n = self.book.cfg.walkers;
-    let (n32, d32, wt) = (n as u32, self.book.cfg.dim as u32, self.book.cfg.weighted as i32);
-    let wpt = self.walkers_per_tile();
-    let s = &self.be.stream;
-    let mut b = s.launch_builder(match wpt {
-      Some(_) => &self.be.f_move,
-      None => &self.be.f_move_rows,
-    });
+    let (n32, d32) = (self.book.cfg.walkers as u32, self.book.cfg.dim as u32);
+    let wt = self.book.cfg.weighted as i32;
+    let (kernel, wpt, cfg) = self.tiling(&self.be.f_move, &self.be.f_move_rows)?;
+    let mut b = self.be.stream.launch_builder(kernel);
     b.arg(&self.book.key[0])
       .arg(&self.book.key[1])
       .arg(&ctr.c2)
@@ -275,10 +275,6 @@ impl DeviceWalkers {
       .arg(&self.e)
       .arg(&self.a)
       .arg(&mut self.fwd);
-    let cfg = match wpt {
-      Some(w) => blocks(n.div_ceil(w as usize) as u64, BLOCK_THREADS)?,
-      None => grid(n as u64)?,
-    };
     // SAFETY: argument list matches jz_move (with wpt) / jz_move_rows; buffers sized N x d / N
     // (xp, fwd unused unweighted); the tiled kernel runs BLOCK_THREADS = TILE_THREADS threads.
     unsafe { b.launch(cfg) }.map_err(be("launch"))?;
@@ -309,11 +305,8 @@ impl DeviceWalkers {
     let (n32, d32) = (n as u32, self.book.cfg.dim as u32);
     let qh = 0.25 * self.book.cfg.step_size;
     let (wt, ph) = (self.book.cfg.weighted as i32, self.book.phase as i32);
-    let wpt = self.walkers_per_tile();
-    let mut b = s.launch_builder(match wpt {
-      Some(_) => &self.be.f_observe,
-      None => &self.be.f_observe_rows,
-    });
+    let (kernel, wpt, cfg) = self.tiling(&self.be.f_observe, &self.be.f_observe_rows)?;
+    let mut b = s.launch_builder(kernel);
     b.arg(&n32).arg(&d32);
     if let Some(w) = &wpt {
       b.arg(w);
@@ -328,10 +321,6 @@ impl DeviceWalkers {
       .arg(&self.e)
       .arg(&self.g)
       .arg(&mut self.counts);
-    let cfg = match wpt {
-      Some(w) => blocks(n.div_ceil(w as usize) as u64, BLOCK_THREADS)?,
-      None => grid(n as u64)?,
-    };
     // SAFETY: argument list matches jz_observe (with wpt) / jz_observe_rows.
     unsafe { b.launch(cfg) }.map_err(be("launch"))?;
     let c = s.clone_dtoh(&self.counts).map_err(be("copy"))?;
@@ -391,12 +380,7 @@ impl DeviceWalkers {
   /// Normalised weights, computed on the host from copied-back log-weights.
   pub fn normalized_weights(&mut self) -> Result<Vec<f64>> {
     let s = self.summary()?;
-    if s.max == f64::NEG_INFINITY {
-      return Err(CoreError::AllWalkersInvalid {
-        invalid: s.n,
-        walkers: s.n,
-      });
-    }
+    check_some_weight(&s)?;
     let a = self.log_weights()?;
     let mut p = vec![0f64; a.len()];
     normalized_into(&self.pool, &a, &s, &mut p);
@@ -414,13 +398,11 @@ impl DeviceWalkers {
 
   /// Resample when ESS < ess_fraction * N. Returns whether it did.
   pub fn maybe_resample(&mut self, ess_fraction: f64, scheme: Scheme) -> Result<bool> {
-    check_ess_fraction(ess_fraction)?;
-    if self.summary()?.ess() < ess_fraction * self.book.cfg.walkers as f64 {
+    let due = resample_due(ess_fraction, self.book.cfg.walkers, || self.summary())?;
+    if due {
       self.resample_on_device(scheme)?;
-      Ok(true)
-    } else {
-      Ok(false)
     }
+    Ok(due)
   }
 }
 

@@ -1,8 +1,10 @@
 //! [`FixedBuf`]: the walkers' host buffers, at addresses that never change (JavaScript views point
-//! into them), and [`SharedPtr`], which chunked parallel loops split into disjoint ranges.
+//! into them); [`HostBuffers`], the four of them a population shows; and [`SharedPtr`], which
+//! chunked parallel loops split into disjoint ranges.
 
 use std::sync::Arc;
 
+use super::{View, WalkerConfig};
 use crate::error::{CoreError, Result};
 
 /// A heap buffer whose address never changes: JavaScript views point into it. The memory is
@@ -65,6 +67,58 @@ impl<T: Copy + Default + Send + Sync + 'static> FixedBuf<T> {
   }
   pub fn is_empty(&self) -> bool {
     self.mem.len == 0
+  }
+}
+
+/// The four host buffers behind a population's [`View`]s: the walkers' own state on the CPU, the
+/// mirrors of the device's on a GPU.
+pub struct HostBuffers {
+  /// Positions X, N x d row-major.
+  pub positions: FixedBuf<f32>,
+  /// Gradients of the last observation, N x d.
+  pub gradients: FixedBuf<f32>,
+  /// Energies of the last observation.
+  pub energies: FixedBuf<f32>,
+  /// Log-weights A.
+  pub log_weights: FixedBuf<f64>,
+}
+
+impl HostBuffers {
+  /// Zeroed buffers for `cfg`'s walkers.
+  pub fn new(cfg: &WalkerConfig) -> Result<Self> {
+    let (n, nd) = (cfg.walkers, cfg.elements());
+    Ok(HostBuffers {
+      positions: FixedBuf::new(nd)?,
+      gradients: FixedBuf::new(nd)?,
+      energies: FixedBuf::new(n)?,
+      log_weights: FixedBuf::new(n)?,
+    })
+  }
+
+  /// The f32 buffer of `view` (the log-weights are f64: an error).
+  pub fn f32_buffer(&mut self, view: View) -> Result<&mut FixedBuf<f32>> {
+    match view {
+      View::Positions => Ok(&mut self.positions),
+      View::Gradients => Ok(&mut self.gradients),
+      View::Energies => Ok(&mut self.energies),
+      View::LogWeights => Err(CoreError::InvalidOption {
+        name: "view",
+        reason: "the log-weights are f64: use log_weight_buffer".into(),
+      }),
+    }
+  }
+
+  /// Whether `s` overlaps any of the four buffers.
+  pub(crate) fn aliases(&self, s: &[f32]) -> bool {
+    let r = crate::addr_range(s);
+    [
+      self.positions.addr_range(),
+      self.gradients.addr_range(),
+      self.energies.addr_range(),
+      self.log_weights.addr_range(),
+    ]
+    .iter()
+    .any(|o| o.start < r.end && r.start < o.end && !r.is_empty())
   }
 }
 

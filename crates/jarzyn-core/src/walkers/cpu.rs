@@ -6,8 +6,8 @@ use rayon::prelude::*;
 
 use super::rows::{move_rows, observe_rows, MoveRows, ObserveRows};
 use super::{
-  check_ess_fraction, check_len, not_f32, walker_chunk, Book, Counters, DeviceInfo, FixedBuf, Observation,
-  ObserveReport, Phase, SharedPtr, View, WalkerConfig, Walkers, CHUNK_FLOATS,
+  check_len, check_resamplable, check_some_weight, resample_due, walker_chunk, Book, Counters, DeviceInfo, HostBuffers,
+  Observation, ObserveReport, Phase, SharedPtr, View, WalkerConfig, Walkers, CHUNK_FLOATS,
 };
 use crate::energy::{Energy, WalkerPart};
 use crate::error::{CoreError, Result};
@@ -20,14 +20,8 @@ use crate::weights::{normalized_into, summarize, WeightSummary};
 pub struct CpuWalkers {
   book: Book,
   pool: rayon::ThreadPool,
-  /// Positions X, N x d row-major.
-  positions: FixedBuf<f32>,
-  /// Log-weights A.
-  log_weights: FixedBuf<f64>,
-  /// Energies of the last observation.
-  energies: FixedBuf<f32>,
-  /// Gradients of the last observation, N x d.
-  gradients: FixedBuf<f32>,
+  /// Positions, gradients, energies and log-weights.
+  host: HostBuffers,
   /// Positions before the pending move (weighted walkers only).
   prev_positions: Vec<f32>,
   /// alpha_k(X_k, X_{k+1}) of the pending move, per walker (U of the last observation between
@@ -71,10 +65,7 @@ impl CpuWalkers {
     }
     Ok(CpuWalkers {
       pool,
-      positions: FixedBuf::new(nd)?,
-      log_weights: FixedBuf::new(cfg.walkers)?,
-      energies: FixedBuf::new(cfg.walkers)?,
-      gradients: FixedBuf::new(nd)?,
+      host: HostBuffers::new(cfg)?,
       prev_positions,
       forward,
       gather: Vec::new(),
@@ -86,34 +77,20 @@ impl CpuWalkers {
   /// Positions X, N x d row-major (read-only here; write through [`Walkers::fill_positions`] or the
   /// host buffer).
   pub fn positions(&self) -> &[f32] {
-    self.positions.as_slice()
+    self.host.positions.as_slice()
   }
   pub fn log_weights(&self) -> &[f64] {
-    self.log_weights.as_slice()
+    self.host.log_weights.as_slice()
   }
   pub fn energies(&self) -> &[f32] {
-    self.energies.as_slice()
+    self.host.energies.as_slice()
   }
   pub fn gradients(&self) -> &[f32] {
-    self.gradients.as_slice()
+    self.host.gradients.as_slice()
   }
   /// The walkers' thread pool, for native work alongside them.
   pub fn pool(&self) -> &rayon::ThreadPool {
     &self.pool
-  }
-
-  /// Inputs that alias the walkers' own memory are copied out first, so that no reference to them
-  /// is alive while the pass writes the buffers.
-  fn aliases(&self, s: &[f32]) -> bool {
-    let r = crate::addr_range(s);
-    [
-      self.positions.addr_range(),
-      self.gradients.addr_range(),
-      self.energies.addr_range(),
-      self.log_weights.addr_range(),
-    ]
-    .iter()
-    .any(|o| o.start < r.end && r.start < o.end && !r.is_empty())
   }
 
   /// The observation pass: per chunk, the energies and gradients from `src`, the weight update,
@@ -128,12 +105,12 @@ impl CpuWalkers {
       phase,
     };
     let cw = walker_chunk(d);
-    let xs_all = self.positions.as_slice();
+    let xs_all = self.host.positions.as_slice();
     let xp_all = &self.prev_positions;
     let fwd = SharedPtr(self.forward.as_mut_ptr());
-    let a = SharedPtr(self.log_weights.as_mut_ptr());
-    let e = SharedPtr(self.energies.as_mut_ptr());
-    let g = SharedPtr(self.gradients.as_mut_ptr());
+    let a = SharedPtr(self.host.log_weights.as_mut_ptr());
+    let e = SharedPtr(self.host.energies.as_mut_ptr());
+    let g = SharedPtr(self.host.gradients.as_mut_ptr());
     let src = &src;
     let per_chunk: Vec<(usize, usize, Option<WalkerPart>)> = map_chunks(&self.pool, n.div_ceil(cw), |ci| {
       let w0 = ci * cw;
@@ -217,7 +194,7 @@ impl Walkers for CpuWalkers {
   fn restore_counters(&mut self, c: Counters) -> Result<()> {
     self.book.restore(c)?;
     if self.book.cfg.weighted {
-      for (f, &u) in self.forward.iter_mut().zip(self.energies.as_slice()) {
+      for (f, &u) in self.forward.iter_mut().zip(self.host.energies.as_slice()) {
         *f = u as f64;
       }
     }
@@ -228,17 +205,8 @@ impl Walkers for CpuWalkers {
     self.book.set_step_size(h)
   }
 
-  fn f32_buffer(&mut self, view: View) -> Result<&mut FixedBuf<f32>> {
-    match view {
-      View::Positions => Ok(&mut self.positions),
-      View::Gradients => Ok(&mut self.gradients),
-      View::Energies => Ok(&mut self.energies),
-      View::LogWeights => Err(not_f32()),
-    }
-  }
-
-  fn log_weight_buffer(&mut self) -> &mut FixedBuf<f64> {
-    &mut self.log_weights
+  fn host_buffers(&mut self) -> &mut HostBuffers {
+    &mut self.host
   }
 
   fn sync_view(&mut self, _view: View, _write: bool) -> Result<()> {
@@ -264,13 +232,13 @@ impl Walkers for CpuWalkers {
       weighted,
     };
     let (ctr, key) = (Counter::new(Stream::Noise, self.book.steps), self.book.key);
-    let x = SharedPtr(self.positions.as_mut_ptr());
+    let x = SharedPtr(self.host.positions.as_mut_ptr());
     let xp = SharedPtr(self.prev_positions.as_mut_ptr());
     let fwd = SharedPtr(self.forward.as_mut_ptr());
     let (g, e, a) = (
-      self.gradients.as_slice(),
-      self.energies.as_slice(),
-      self.log_weights.as_slice(),
+      self.host.gradients.as_slice(),
+      self.host.energies.as_slice(),
+      self.host.log_weights.as_slice(),
     );
     map_chunks_init(
       &self.pool,
@@ -303,7 +271,9 @@ impl Walkers for CpuWalkers {
       Observation::External { energy, grad } => {
         check_len("energy", energy.len(), n)?;
         check_len("grad", grad.len(), n * d)?;
-        if self.aliases(energy) || self.aliases(grad) {
+        // Inputs that alias the walkers' own memory are copied out first, so that no reference
+        // to them is alive while the pass writes the buffers.
+        if self.host.aliases(energy) || self.host.aliases(grad) {
           let (e, g) = (energy.to_vec(), grad.to_vec());
           self.observe_pass(Source::External(&e, &g), false)?
         } else {
@@ -323,7 +293,7 @@ impl Walkers for CpuWalkers {
     check_len("energy dim", energy.dim(), self.book.cfg.dim)?;
     let (n, d) = (self.book.cfg.walkers, self.book.cfg.dim);
     let cw = walker_chunk(d);
-    let (x, a) = (self.positions.as_slice(), self.log_weights.as_slice());
+    let (x, a) = (self.host.positions.as_slice(), self.host.log_weights.as_slice());
     Ok(map_chunks(&self.pool, n.div_ceil(cw), |ci| {
       let (w0, w1) = (ci * cw, (ci * cw + cw).min(n));
       energy.walker_part(&x[w0 * d..w1 * d], &a[w0..w1])
@@ -332,13 +302,13 @@ impl Walkers for CpuWalkers {
 
   fn fill_positions(&mut self, fill: &mut dyn FnMut(&mut [f32]) -> Result<()>) -> Result<()> {
     self.book.check_positions_writable()?;
-    fill(self.positions.as_mut_slice())?;
+    fill(self.host.positions.as_mut_slice())?;
     self.book.generation += 1;
     Ok(())
   }
 
   fn summary(&mut self) -> Result<WeightSummary> {
-    let a = self.log_weights.as_slice();
+    let a = self.host.log_weights.as_slice();
     if let Some((seen, s)) = &self.summary_cache {
       // Compare bits, not values: NaN != NaN and -0.0 == 0.0 would mislead a value comparison.
       if seen.len() == a.len() && seen.iter().zip(a).all(|(x, y)| x.to_bits() == y.to_bits()) {
@@ -364,27 +334,17 @@ impl Walkers for CpuWalkers {
   fn normalized_weights(&mut self, out: &mut [f64]) -> Result<WeightSummary> {
     check_len("out", out.len(), self.book.cfg.walkers)?;
     let s = self.summary()?;
-    if s.max == f64::NEG_INFINITY {
-      return Err(CoreError::AllWalkersInvalid {
-        invalid: s.n,
-        walkers: s.n,
-      });
-    }
-    normalized_into(&self.pool, self.log_weights.as_slice(), &s, out);
+    check_some_weight(&s)?;
+    normalized_into(&self.pool, self.host.log_weights.as_slice(), &s, out);
     Ok(s)
   }
 
   fn resample(&mut self, scheme: Scheme) -> Result<Vec<usize>> {
     let (n, d) = (self.book.cfg.walkers, self.book.cfg.dim);
     let s = self.summary()?;
-    if s.max == f64::NEG_INFINITY || !s.log_sum.is_finite() {
-      return Err(CoreError::AllWalkersInvalid {
-        invalid: s.zero,
-        walkers: n,
-      });
-    }
+    check_resamplable(&s, n)?;
     let mut p = vec![0f64; n];
-    normalized_into(&self.pool, self.log_weights.as_slice(), &s, &mut p);
+    normalized_into(&self.pool, self.host.log_weights.as_slice(), &s, &mut p);
     let uniforms = Uniforms::new(self.book.key, Counter::new(Stream::Resample, self.book.resamplings));
     let mut ancestors = vec![0usize; n];
     resample(scheme, &p, &uniforms, &mut ancestors);
@@ -392,13 +352,13 @@ impl Walkers for CpuWalkers {
       self.gather = vec![0f32; n * d];
     }
     let (pool, gather, anc) = (&self.pool, &mut self.gather, &ancestors);
-    Self::gather_rows(pool, self.positions.as_mut_slice(), gather, anc, d);
-    Self::gather_rows(pool, self.gradients.as_mut_slice(), gather, anc, d);
+    Self::gather_rows(pool, self.host.positions.as_mut_slice(), gather, anc, d);
+    Self::gather_rows(pool, self.host.gradients.as_mut_slice(), gather, anc, d);
     if self.book.cfg.weighted && self.book.phase == Phase::Moved {
       Self::gather_rows(pool, &mut self.prev_positions, gather, anc, d);
     }
-    let e_old: Vec<f32> = self.energies.as_slice().to_vec();
-    for (e, &i) in self.energies.as_mut_slice().iter_mut().zip(anc) {
+    let e_old: Vec<f32> = self.host.energies.as_slice().to_vec();
+    for (e, &i) in self.host.energies.as_mut_slice().iter_mut().zip(anc) {
       *e = e_old[i];
     }
     if self.book.cfg.weighted {
@@ -407,23 +367,21 @@ impl Walkers for CpuWalkers {
         *f = f_old[i];
       }
     }
-    self.log_weights.as_mut_slice().fill(0.0);
+    self.host.log_weights.as_mut_slice().fill(0.0);
     self.book.resampled(s.log_mean());
     Ok(ancestors)
   }
 
   fn maybe_resample(&mut self, ess_fraction: f64, scheme: Scheme) -> Result<bool> {
-    check_ess_fraction(ess_fraction)?;
-    if self.summary()?.ess() < ess_fraction * self.book.cfg.walkers as f64 {
+    let due = resample_due(ess_fraction, self.book.cfg.walkers, || self.summary())?;
+    if due {
       self.resample(scheme)?;
-      Ok(true)
-    } else {
-      Ok(false)
     }
+    Ok(due)
   }
 
   fn reinitialize(&mut self) -> Result<()> {
-    self.log_weights.as_mut_slice().fill(0.0);
+    self.host.log_weights.as_mut_slice().fill(0.0);
     self.book.reinitialized();
     Ok(())
   }

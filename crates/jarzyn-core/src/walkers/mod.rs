@@ -26,8 +26,8 @@ mod cpu;
 mod rows;
 
 pub(crate) use book::{Book, Phase};
-pub use buffer::FixedBuf;
 pub(crate) use buffer::SharedPtr;
+pub use buffer::{FixedBuf, HostBuffers};
 pub use cpu::CpuWalkers;
 
 use crate::energy::{Energy, WalkerPart};
@@ -182,10 +182,17 @@ pub trait Walkers: Send {
   /// Change the step size between moves (schedules). The identity holds for any h per step.
   fn set_step_size(&mut self, h: f64) -> Result<()>;
 
-  /// A host buffer whose address never changes (the caller makes its views of them once). On a
-  /// device these are mirrors: call [`Walkers::sync_view`] before reading or writing one.
-  fn f32_buffer(&mut self, view: View) -> Result<&mut FixedBuf<f32>>;
-  fn log_weight_buffer(&mut self) -> &mut FixedBuf<f64>;
+  /// The host buffers, whose addresses never change (the caller makes its views of them once).
+  /// On a device these are mirrors: call [`Walkers::sync_view`] before reading or writing one.
+  fn host_buffers(&mut self) -> &mut HostBuffers;
+  /// The f32 host buffer of `view` (see [`Walkers::host_buffers`]).
+  fn f32_buffer(&mut self, view: View) -> Result<&mut FixedBuf<f32>> {
+    self.host_buffers().f32_buffer(view)
+  }
+  /// The log-weights' host buffer (see [`Walkers::host_buffers`]).
+  fn log_weight_buffer(&mut self) -> &mut FixedBuf<f64> {
+    &mut self.host_buffers().log_weights
+  }
   /// Make `view` current before the caller reads it; with `write`, count it as written by the
   /// caller (sent to the device before the next operation that reads it). A no-op on the CPU.
   fn sync_view(&mut self, view: View, write: bool) -> Result<()>;
@@ -226,20 +233,40 @@ pub trait Walkers: Send {
   fn reinitialize(&mut self) -> Result<()>;
 }
 
-/// The error of asking for the log-weights as an f32 buffer.
-pub(crate) fn not_f32() -> CoreError {
-  CoreError::InvalidOption {
-    name: "view",
-    reason: "the log-weights are f64: use log_weight_buffer".into(),
-  }
-}
-
-/// Fails unless `ess_fraction` is a number in [0, 1].
-pub(crate) fn check_ess_fraction(ess_fraction: f64) -> Result<()> {
+/// Whether a population of `walkers` is due for resampling at `ess_fraction` (ESS below
+/// `ess_fraction` N), with the weights' `summary`; fails unless `ess_fraction` is in [0, 1].
+pub(crate) fn resample_due(
+  ess_fraction: f64,
+  walkers: usize,
+  summary: impl FnOnce() -> Result<WeightSummary>,
+) -> Result<bool> {
   if !(ess_fraction.is_finite() && (0.0..=1.0).contains(&ess_fraction)) {
     return Err(CoreError::InvalidOption {
       name: "essFraction",
       reason: "must be a number in [0, 1]".into(),
+    });
+  }
+  Ok(summary()?.ess() < ess_fraction * walkers as f64)
+}
+
+/// Fails unless some walker has positive weight (normalised weights exist).
+pub(crate) fn check_some_weight(s: &WeightSummary) -> Result<()> {
+  if s.max == f64::NEG_INFINITY {
+    return Err(CoreError::AllWalkersInvalid {
+      invalid: s.n,
+      walkers: s.n,
+    });
+  }
+  Ok(())
+}
+
+/// Fails unless the weights of a population of `walkers` can be resampled (some positive weight,
+/// and a finite total).
+pub(crate) fn check_resamplable(s: &WeightSummary, walkers: usize) -> Result<()> {
+  if s.max == f64::NEG_INFINITY || !s.log_sum.is_finite() {
+    return Err(CoreError::AllWalkersInvalid {
+      invalid: s.zero,
+      walkers,
     });
   }
   Ok(())
