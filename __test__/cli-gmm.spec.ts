@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 
 import test from 'ava'
@@ -98,13 +99,14 @@ test('--method all --json --out DIR: three JSON lines in order, pure stdout, pro
   t.false(r.stderr.includes('\r') || r.stderr.includes('\x1b['), 'no terminal control codes when not a TTY')
 
   const files = readdirSync(dir).sort()
-  t.deepEqual(files, ['ess.svg', 'kl.svg', 'mode-weight.svg', 'report.html', 'results.json', 'series.csv', 'series.json', 'walkers.svg'])
+  t.deepEqual(files, ['ess.svg', 'khat.svg', 'kl.svg', 'mode-weight.svg', 'report.html', 'results.json', 'series.csv', 'series.json', 'walkers.svg'])
   for (const f of files.filter((f) => f.endsWith('.svg'))) assertWellFormedSvg(t, readFileSync(join(dir, f), 'utf8'), f)
 
   const html = readFileSync(join(dir, 'report.html'), 'utf8')
   t.regex(html, /^<!doctype html>/i)
   t.regex(html, /<\/html>\s*$/)
-  t.is((html.match(/<svg class="plot"/g) ?? []).length, 4, 'the four plots are inlined')
+  t.is((html.match(/<svg class="plot"/g) ?? []).length, 5, 'the five plots are inlined')
+  t.regex(html, /Weight diagnostics<\/b> \(Jarzynski, every 10 iterations/)
   for (const link of ['series.json', 'series.csv', 'results.json']) t.true(html.includes(`href="${link}"`))
 
   const summary = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'))
@@ -120,14 +122,18 @@ test('--method all --json --out DIR: three JSON lines in order, pure stdout, pro
     const n = s.iteration.length
     t.is(s.iteration[0], 0)
     t.is(s.iteration[n - 1], 199)
-    for (const key of ['klExact', 'klEstimate', 'essFraction', 'resampled', 'logZ', 'logZExact']) t.is(s[key].length, n, `${s.method}.${key}`)
+    for (const key of ['klExact', 'klEstimate', 'essFraction', 'resampled', 'logZ', 'logZExact', 'khat', 'cessFraction']) t.is(s[key].length, n, `${s.method}.${key}`)
+    // The weight diagnostics: Jarzynski, every 10th iteration (JSON writes NaN and -Infinity as null).
+    // (k-hat is -Infinity, so null, for equal weights: at 0 and right after a resampling.)
+    s.khat.forEach((v: number | null, j: number) => t.true(v === null || (s.method === 'jarzynski' && j % 10 === 0), `${s.method} k-hat at ${j}: ${v}`))
+    s.cessFraction.forEach((v: number | null, j: number) => t.is(v !== null, s.method === 'jarzynski' && j % 10 === 0))
     t.is(s.weights.length, 2)
     t.is(s.weights[0].length, n)
   }
 
   const csv = readFileSync(join(dir, 'series.csv'), 'utf8').trimEnd().split('\n')
   const head = csv[0].split(',')
-  t.deepEqual(head, ['method', 'iteration', 'weight0', 'weight1', 'kl_exact', 'kl_estimate', 'ess_fraction', 'resampled', 'logz_estimate', 'logz_exact'])
+  t.deepEqual(head, ['method', 'iteration', 'weight0', 'weight1', 'kl_exact', 'kl_estimate', 'ess_fraction', 'resampled', 'logz_estimate', 'logz_exact', 'khat', 'cess_fraction'])
   const rows = csv.slice(1).map((l) => l.split(','))
   t.is(rows.length, series.reduce((a: number, s: { iteration: number[] }) => a + s.iteration.length, 0))
   for (const row of rows) {
@@ -137,6 +143,14 @@ test('--method all --json --out DIR: three JSON lines in order, pure stdout, pro
     // Estimates exist for Jarzynski only; empty cells otherwise.
     if (row[0] === 'jarzynski') t.true(Number.isFinite(Number(row[5])) && row[5] !== '')
     else t.is(row[5], '')
+    // k-hat and CESS/N: Jarzynski's every 10th iteration (k-hat -Infinity at 0: equal weights), empty elsewhere.
+    const diagnosed = row[0] === 'jarzynski' && Number(row[1]) % 10 === 0
+    t.is(row[10] !== '', diagnosed, `k-hat cell '${row[10]}' at ${row[0]} ${row[1]}`)
+    t.is(row[11] !== '', diagnosed)
+    if (diagnosed) {
+      t.true(row[1] === '0' ? row[10] === '-Infinity' : row[10] === '-Infinity' || Number.isFinite(Number(row[10])), `k-hat '${row[10]}'`)
+      t.true(Number(row[11]) > 0 && Number(row[11]) <= 1, `CESS/N '${row[11]}'`)
+    }
   }
   const j = series[0]
   const jRows = rows.filter((r) => r[0] === 'jarzynski')
@@ -288,12 +302,30 @@ test('a negative number after a space (--step-size -0.1, --means -8,5) still giv
   t.true(means.code === 0 || /^jarzyn: [^\n]+\n$/.test(means.stderr), `stderr: ${JSON.stringify(means.stderr)}`)
 })
 
+test('--live: the page address on stderr (even with --quiet), the server stopped when the run ends, stdout unchanged', async (t) => {
+  const r = await jarzyn(['gmm', ...SMALL, '--iterations', '20', '--method', 'jarzynski', '--json', '--quiet', '--live'])
+  t.is(r.code, 0, r.stderr)
+  const m = /^live: http:\/\/127\.0\.0\.1:(\d+)\/\n$/.exec(r.stderr)
+  t.truthy(m, `stderr: ${JSON.stringify(r.stderr)}`)
+  t.is(r.stdout.trimEnd().split('\n').length, 1)
+  t.is(JSON.parse(r.stdout).iterations, 20)
+  const refused = await new Promise<boolean>((resolve) => {
+    const s = connect({ host: '127.0.0.1', port: Number(m![1]) })
+    s.once('connect', () => {
+      s.destroy()
+      resolve(false)
+    })
+    s.once('error', () => resolve(true))
+  })
+  t.true(refused, 'the live server stops with the run')
+})
+
 test('--help and -h exit 0 with the usage on stdout; no command prints the usage and exits 2', async (t) => {
   const [gmmHelp, h, top, none] = await Promise.all([jarzyn(['gmm', '--help']), jarzyn(['gmm', '-h']), jarzyn(['--help']), jarzyn([])])
   for (const r of [gmmHelp, h]) {
     t.is(r.code, 0)
     t.regex(r.stdout, /^Usage: jarzyn gmm \[options\]/)
-    for (const flag of ['--method', '--dim', '--means', '--weights', '--resample', '--device', '--out', '--json', '--quiet']) t.true(r.stdout.includes(flag), flag)
+    for (const flag of ['--method', '--dim', '--means', '--weights', '--resample', '--device', '--out', '--live', '--live-keep', '--json', '--quiet']) t.true(r.stdout.includes(flag), flag)
     t.is(r.stderr, '')
   }
   t.is(top.code, 0)

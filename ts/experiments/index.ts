@@ -13,7 +13,20 @@
  * @module jarzyn/experiments
  */
 export { runGmmExperiment, PAPER_GMM_CONFIG, dataMixture, initialModel } from './gmm/experiment'
-export type { GmmConfig, GmmResult, GmmSeries, GmmProgress } from './gmm/experiment'
+export type { GmmConfig, GmmResult, GmmSeries, GmmProgress, GmmRunOptions } from './gmm/experiment'
+export { startLiveServer, LiveServer } from './live/server'
+export type { LiveServerOptions } from './live/server'
+export type {
+  LiveLayout,
+  LivePanel,
+  LiveLinesPanel,
+  LivePicturePanel,
+  LiveSeriesSpec,
+  LivePicture,
+  LiveHeatmap,
+  LiveImage,
+  LiveDots,
+} from './live/protocol'
 export { writeGmmReport } from './gmm/report'
 export { linePlot, scatterPlot, heatmapPlot, PALETTE } from './svg-plots'
 export type { Series, ChartOptions, Cloud, HeatmapOptions } from './svg-plots'

@@ -10,6 +10,7 @@ import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../../devic
 import { RESAMPLE_SCHEMES, type ResampleScheme } from '../../sampler'
 import type { Method } from '../../train/options'
 import { Progress } from '../cli/progress'
+import { startLiveServer } from '../live/server'
 import { UsageError } from '../cli/usage'
 import { PAPER_GMM_CONFIG, runGmmExperiment, validateGmmConfig, type GmmConfig, type GmmResult } from './experiment'
 import { writeGmmReport } from './report'
@@ -51,6 +52,11 @@ Options:
                       CUDA when available and walkers x dim >= ${CUDA_AUTO_MIN_ELEMENTS}
   --out DIR           write a report: plots (SVG), report.html, series.json/.csv, results.json
                       (checked to be writable before the run starts)
+  --live              watch the run in a browser: serve a live page on 127.0.0.1 (a free
+                      port; 'live: http://127.0.0.1:PORT/' is printed on stderr) with ESS/N,
+                      CESS/N, k-hat, log Z, the mixture weights of each method and the walkers
+                      over the learned density, updated as the run goes; it stops with the run
+  --live-keep         as --live, and keep serving the final state after the run until Ctrl-C
   --json              print one JSON object per method on stdout
   --quiet             no progress display
   -h, --help          this help
@@ -136,11 +142,16 @@ const PARSE_OPTIONS = {
   ...(Object.fromEntries(VALUE_OPTIONS.map((name) => [name, { type: 'string' }])) as Record<(typeof VALUE_OPTIONS)[number], { type: 'string' }>),
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
+  live: { type: 'boolean' },
+  'live-keep': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
 /** Parse `jarzyn gmm` arguments into a configuration; throws UsageError on bad input. */
-export function parseGmmArgs(argv: string[], defaultThreads: number): { config: GmmConfig; preset: GmmPreset; out?: string; json: boolean; quiet: boolean; help: boolean } {
+export function parseGmmArgs(
+  argv: string[],
+  defaultThreads: number,
+): { config: GmmConfig; preset: GmmPreset; out?: string; json: boolean; quiet: boolean; help: boolean; live: boolean; liveKeep: boolean } {
   let parsed
   try {
     parsed = parseArgs({
@@ -180,14 +191,15 @@ export function parseGmmArgs(argv: string[], defaultThreads: number): { config: 
     threads: num('--threads', v.threads, defaultThreads, true),
     device: device as SamplerDevice,
   }
-  if (v.help) return { config, preset, json: false, quiet: false, help: true }
+  if (v.help) return { config, preset, json: false, quiet: false, help: true, live: false, liveKeep: false }
   try {
     validateGmmConfig(config)
   } catch (e) {
     throw new UsageError((e as Error).message)
   }
   if (v.out !== undefined && v.out.trim() === '') throw new UsageError('--out expects a folder name')
-  return { config, preset, out: v.out, json: Boolean(v.json), quiet: Boolean(v.quiet), help: false }
+  const liveKeep = Boolean(v['live-keep'])
+  return { config, preset, out: v.out, json: Boolean(v.json), quiet: Boolean(v.quiet), help: false, live: Boolean(v.live) || liveKeep, liveKeep }
 }
 
 /** `JARZYN_GMM_ITERATIONS`, validated like `--iterations`; undefined when unset or empty. */
@@ -273,14 +285,30 @@ export async function gmmCommand(argv: string[], defaultThreads: number): Promis
   if (!args.quiet) process.stderr.write(`jarzyn gmm: ${configuration}\n`)
   const progress = new Progress(process.stderr, !args.quiet)
   let current: Method | null = null
-  const results = await runGmmExperiment(args.config, (method, done, total, last) => {
-    if (method !== current) {
-      current = method
-      progress.begin(LABEL[method])
+  // The live page: on a free port of 127.0.0.1, its address on stderr (also with --quiet).
+  const live = args.live ? await startLiveServer() : null
+  if (live) process.stderr.write(`live: ${live.url}\n`)
+  let results: GmmResult[]
+  try {
+    results = await runGmmExperiment(
+      args.config,
+      (method, done, total, last) => {
+        if (method !== current) {
+          current = method
+          progress.begin(LABEL[method])
+        }
+        const w = last.model?.mixtureWeights as number[] | undefined
+        progress.update(done, total, w ? `weights ${w.map((x) => x.toFixed(3)).join(',')}` : '')
+      },
+      { live: live ?? undefined, description: configuration },
+    )
+  } catch (e) {
+    if (live) {
+      live.end(`run failed: ${(e as Error).message}`)
+      await live.close()
     }
-    const w = last.model?.mixtureWeights as number[] | undefined
-    progress.update(done, total, w ? `weights ${w.map((x) => x.toFixed(3)).join(',')}` : '')
-  })
+    throw e
+  }
   if (args.json) {
     for (const r of results) {
       const { series: _s, walkers: _w, ...rest } = r
@@ -295,6 +323,24 @@ export async function gmmCommand(argv: string[], defaultThreads: number): Promis
   if (args.out) {
     const files = writeGmmReport(args.out, args.config, results, { jarzyn: 'gmm', preset: args.preset, configuration, date: new Date().toISOString() })
     if (!args.json) process.stdout.write(`report: ${args.out}/report.html (${files.length} files)\n`)
+  }
+  if (live) {
+    if (args.liveKeep) {
+      live.end('run finished: the final state is shown until the command is stopped (Ctrl-C)')
+      process.stderr.write(`live: run finished; serving the final state at ${live.url} until Ctrl-C\n`)
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop)
+          process.off('SIGTERM', stop)
+          resolve()
+        }
+        process.on('SIGINT', stop)
+        process.on('SIGTERM', stop)
+      })
+    } else {
+      live.end('run finished (the live server has stopped)')
+    }
+    await live.close()
   }
   return 0
 }

@@ -12,6 +12,8 @@ import type { ResampleScheme } from '../../sampler'
 import type { Method, TrainerOptions } from '../../train/options' // TrainerOptions: for a doc link
 import type { IterationStats } from '../../train/step'
 import { Trainer } from '../../trainer'
+import { LiveServer, startLiveServer } from '../live/server'
+import { GmmLiveFeed } from './live'
 
 /** Configuration of the experiment; {@link PAPER_GMM_CONFIG} is the paper's. */
 export interface GmmConfig {
@@ -55,6 +57,13 @@ export interface GmmConfig {
    * `jarzyn gmm --device`). Each result's `device` says what ran.
    */
   device?: SamplerDevice
+  /**
+   * Jarzynski: iterations between the weight diagnostics k-hat and CESS (see
+   * {@link TrainerOptions.diagnosticsEvery}; 0: never). Default: the first multiple of the series'
+   * stride (see {@link GmmSeries.iteration}) that is at least 10, so that every diagnosed iteration
+   * is a recorded one.
+   */
+  diagnosticsEvery?: number
 }
 
 /** The paper's configuration: d = 50, modes at -10 and +6 with weights 1/4 and 3/4, n = N = 10^4, h = 0.1, 8000 iterations. */
@@ -94,6 +103,15 @@ export interface GmmSeries {
   logZ: number[]
   /** Exact log Z_theta_k of the model mixture. */
   logZExact: number[]
+  /**
+   * Pareto k-hat of the Jarzynski weights used at the iteration (`IterationStats.khat`): NaN where
+   * the diagnostics did not run (PCD/CD, and between every `diagnosticsEvery`-th iteration), and
+   * -Infinity for equal weights (right after a resampling). series.json writes both as null,
+   * series.csv writes NaN as an empty cell and -Infinity as `-Infinity`.
+   */
+  khat: number[]
+  /** CESS / N of the iteration's weight update (`IterationStats.cess` / N), 0..1; NaN where the diagnostics did not run. */
+  cessFraction: number[]
 }
 
 /** Result of one method. */
@@ -142,6 +160,32 @@ export interface GmmResult {
 /** Progress callback: method, iteration done, total. */
 export type GmmProgress = (method: Method, done: number, total: number, last: IterationStats) => void
 
+/** Options of a {@link runGmmExperiment} call (how it runs, not what it computes). */
+export interface GmmRunOptions {
+  /**
+   * Show the run on a live page: a {@link LiveServer} of yours (its layout is set to the
+   * experiment's; you end and close it), or `true` to start one on a free port of 127.0.0.1, print
+   * `live: http://127.0.0.1:PORT/` on stderr, and stop it when the run ends. The page shows ESS/N,
+   * CESS/N, k-hat, log Z (estimate and exact), the mixture weights of each method over the
+   * iterations, and the walkers over the learned density. Reading the walkers for it changes
+   * nothing in the run.
+   */
+  live?: LiveServer | true
+  /** The configuration in words, shown under the live page's title (`jarzyn gmm` passes its summary). */
+  description?: string
+}
+
+/** The stride of the recorded series: every max(1, floor(iterations / 2000)) iterations. @internal */
+export function seriesStride(c: GmmConfig): number {
+  return Math.max(1, Math.floor(c.iterations / 2000))
+}
+
+/** `c.diagnosticsEvery`, or its default: the first multiple of the series' stride that is at least 10. @internal */
+export function gmmDiagnosticsEvery(c: GmmConfig): number {
+  const every = seriesStride(c)
+  return c.diagnosticsEvery ?? every * Math.ceil(10 / every)
+}
+
 /** Check a configuration; throws a RangeError with code ERR_JARZYN_INVALID_OPTION naming the problem. */
 export function validateGmmConfig(c: GmmConfig): void {
   const bad = (msg: string) => jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', msg)
@@ -167,6 +211,9 @@ export function validateGmmConfig(c: GmmConfig): void {
     }
   }
   if (c.resample && !(c.resample.essFraction >= 0 && c.resample.essFraction <= 1)) throw bad('--resample threshold must be in [0, 1]')
+  if (c.diagnosticsEvery !== undefined && !(Number.isSafeInteger(c.diagnosticsEvery) && c.diagnosticsEvery >= 0)) {
+    throw bad(`diagnosticsEvery must be a non-negative integer, got ${c.diagnosticsEvery}`)
+  }
 }
 
 /** The data-generating mixture: unit Gaussians at means[i] e1. */
@@ -207,10 +254,27 @@ export function initialModel(c: GmmConfig): GaussianMixtureEnergy {
  * const results = await runGmmExperiment({ ...PAPER_GMM_CONFIG, methods: ['jarzynski', 'pcd'],
  *   dim: 10, dataPoints: 2000, walkers: 2000, iterations: 500 })
  * for (const r of results) console.log(r.method, r.weights, r.klExact, r.klEstimate)
+ *
+ * // The same, watched on a live page (its address is printed on stderr).
+ * await runGmmExperiment({ ...PAPER_GMM_CONFIG, iterations: 500 }, undefined, { live: true })
  * ```
  */
-export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): Promise<GmmResult[]> {
+export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress, options: GmmRunOptions = {}): Promise<GmmResult[]> {
   validateGmmConfig(c)
+  const own = options.live === true ? await startLiveServer() : null
+  if (own) process.stderr.write(`live: ${own.url}\n`)
+  try {
+    const live = own ?? (options.live instanceof LiveServer ? options.live : null)
+    return await runMethods(c, onProgress, live, options.description)
+  } finally {
+    if (own) {
+      own.end()
+      await own.close()
+    }
+  }
+}
+
+async function runMethods(c: GmmConfig, onProgress: GmmProgress | undefined, live: LiveServer | null, description: string | undefined): Promise<GmmResult[]> {
   const truth = dataMixture(c)
   const { x: data } = truth.sample(c.dataPoints, c.seed + 7919, { stratified: true })
   // Entropy of the data distribution, estimated on the data themselves: the same sample enters the
@@ -218,6 +282,9 @@ export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): 
   const logp = truth.logDensity(data)
   const H = -logp.reduce((a, b) => a + b, 0) / c.dataPoints
   const results: GmmResult[] = []
+  const every = seriesStride(c)
+  const diagnosticsEvery = gmmDiagnosticsEvery(c)
+  const feed = live ? new GmmLiveFeed(live, c, every, description) : null
   for (const method of c.methods) {
     const energy = initialModel(c)
     const logZ0 = energy.logZ()
@@ -235,10 +302,22 @@ export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): 
       resample: c.resample ?? false,
       cdReset: c.cdReset,
       dataEntropy: H,
+      diagnosticsEvery,
     })
-    const every = Math.max(1, Math.floor(c.iterations / 2000))
     const k = c.means.length
-    const series: GmmSeries = { iteration: [], weights: Array.from({ length: k }, () => []), klExact: [], klEstimate: [], essFraction: [], resampled: [], logZ: [], logZExact: [] }
+    const series: GmmSeries = {
+      iteration: [],
+      weights: Array.from({ length: k }, () => []),
+      klExact: [],
+      klEstimate: [],
+      essFraction: [],
+      resampled: [],
+      logZ: [],
+      logZExact: [],
+      khat: [],
+      cessFraction: [],
+    }
+    feed?.begin(method)
     const t0 = performance.now()
     let last: IterationStats | null = null
     let resampledSince = 0
@@ -255,8 +334,11 @@ export async function runGmmExperiment(c: GmmConfig, onProgress?: GmmProgress): 
         series.resampled.push(resampledSince)
         series.logZ.push(s.logZ ?? NaN)
         series.logZExact.push(s.logZExact ?? NaN)
+        series.khat.push(s.khat ?? NaN)
+        series.cessFraction.push(s.cess === null ? NaN : s.cess / c.walkers)
         resampledSince = 0
       }
+      feed?.iteration(s, energy, trainer.samplers[0])
       onProgress?.(method, s.iteration + 1, c.iterations, s)
     }
     const seconds = (performance.now() - t0) / 1000

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { esc, linePlot, scatterPlot, PALETTE, type Series } from '../svg-plots'
-import type { GmmConfig, GmmResult } from './experiment'
+import { gmmDiagnosticsEvery, type GmmConfig, type GmmResult } from './experiment'
 
 const METHOD_COLOR: Record<string, string> = { jarzynski: PALETTE[0], pcd: PALETTE[1], cd: PALETTE[2] }
 const METHOD_LABEL: Record<string, string> = { jarzynski: 'Jarzynski', pcd: 'PCD', cd: 'CD' }
@@ -40,6 +40,7 @@ export function gmmPlots(config: GmmConfig, results: GmmResult[]): Record<string
     .filter((r) => r.method === 'jarzynski')
     .flatMap((r) => [
       { label: 'ESS / N', x: r.series.iteration, y: r.series.essFraction, color: METHOD_COLOR.jarzynski },
+      { label: 'CESS / N of the update', ...finitePoints(r.series.iteration, r.series.cessFraction), color: '#000', dashed: true },
       {
         label: 'resampled',
         x: r.series.iteration.filter((_, i) => r.series.resampled[i] === 1),
@@ -63,9 +64,38 @@ export function gmmPlots(config: GmmConfig, results: GmmResult[]): Record<string
     ),
   }
   if (ess.length > 0) {
-    plots['ess.svg'] = linePlot(ess, { title: 'Effective sample size of the Jarzynski walkers', xLabel: 'iteration', yLabel: 'ESS / N', yRange: [0, 1.05], xRange: xr })
+    plots['ess.svg'] = linePlot(ess, { title: 'Effective sample size of the Jarzynski walkers', xLabel: 'iteration', yLabel: 'ESS / N, CESS / N', yRange: [0, 1.05], xRange: xr })
+  }
+  const jar = results.find((r) => r.method === 'jarzynski')
+  const kh = jar ? finitePoints(jar.series.iteration, jar.series.khat) : null
+  if (jar && kh && kh.x.length > 0) {
+    const lo = Math.min(0, ...kh.y)
+    const hi = Math.max(0.8, ...kh.y)
+    plots['khat.svg'] = linePlot(
+      [
+        { label: 'Jarzynski: Pareto k-hat', ...kh, color: METHOD_COLOR.jarzynski },
+        { label: '0.5: good below', x: xr, y: [0.5, 0.5], color: PALETTE[2], dashed: true },
+        { label: '0.7: unreliable above', x: xr, y: [0.7, 0.7], color: PALETTE[1], dashed: true },
+      ],
+      { title: 'Pareto k-hat of the Jarzynski weights (PSIS diagnostic)', xLabel: 'iteration', yLabel: 'k-hat', xRange: xr, yRange: [lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)] },
+    )
   }
   return plots
+}
+
+/**
+ * The finite points of a series recorded only at some iterations (k-hat, CESS: NaN elsewhere, and
+ * k-hat -Infinity for equal weights), so that the line joins them.
+ */
+function finitePoints(x: number[], y: number[]): { x: number[]; y: number[] } {
+  const out = { x: [] as number[], y: [] as number[] }
+  y.forEach((v, i) => {
+    if (Number.isFinite(v)) {
+      out.x.push(x[i])
+      out.y.push(v)
+    }
+  })
+  return out
 }
 
 function table(results: GmmResult[]): string {
@@ -80,16 +110,30 @@ function table(results: GmmResult[]): string {
 /** The series of all methods as CSV (one row per recorded iteration and method). */
 export function seriesCsv(results: GmmResult[]): string {
   const k = results[0]?.weights.length ?? 0
-  const head = ['method', 'iteration', ...Array.from({ length: k }, (_, i) => `weight${i}`), 'kl_exact', 'kl_estimate', 'ess_fraction', 'resampled', 'logz_estimate', 'logz_exact']
+  const head = ['method', 'iteration', ...Array.from({ length: k }, (_, i) => `weight${i}`), 'kl_exact', 'kl_estimate', 'ess_fraction', 'resampled', 'logz_estimate', 'logz_exact', 'khat', 'cess_fraction']
   const lines = [head.join(',')]
   for (const r of results) {
     const s = r.series
     for (let j = 0; j < s.iteration.length; j++) {
       const num = (v: number) => (Number.isFinite(v) ? String(v) : '')
-      lines.push([r.method, s.iteration[j], ...s.weights.map((w) => w[j]), num(s.klExact[j]), num(s.klEstimate[j]), s.essFraction[j], s.resampled[j], num(s.logZ[j]), num(s.logZExact[j])].join(','))
+      // k-hat: empty where not computed, -Infinity for equal weights.
+      const khat = (v: number | undefined) => (v === -Infinity ? '-Infinity' : num(v ?? NaN))
+      lines.push(
+        [r.method, s.iteration[j], ...s.weights.map((w) => w[j]), num(s.klExact[j]), num(s.klEstimate[j]), s.essFraction[j], s.resampled[j], num(s.logZ[j]), num(s.logZExact[j]), khat(s.khat?.[j]), num(s.cessFraction?.[j] ?? NaN)].join(','),
+      )
     }
   }
   return lines.join('\n') + '\n'
+}
+
+function diagnosticsNote(config: GmmConfig, results: GmmResult[]): string {
+  if (!results.some((r) => r.method === 'jarzynski')) return ''
+  const every = gmmDiagnosticsEvery(config)
+  if (every === 0) return '<p><b>Weight diagnostics</b> were off (diagnosticsEvery = 0).</p>'
+  return `<p><b>Weight diagnostics</b> (Jarzynski, every ${every} iterations; columns <code>khat</code> and <code>cess_fraction</code> of series.csv).
+ESS/N = (sum w)<sup>2</sup> / (N sum w<sup>2</sup>) of the weights used at the iteration.
+CESS/N: the conditional effective sample size of the iteration's weight update (Zhou, Johansen &amp; Aston 2016), before any resampling: 1 when the update moved every weight alike, small when a few walkers took the new weight.
+k-hat: Pareto-smoothed importance sampling's diagnostic (Vehtari et al. 2024) of the weights used at the iteration, the shape of a generalized Pareto distribution fitted to the largest ones: below 0.5 the weighted estimates are reliable, above 0.7 they are not (the weights' variance is infinite or nearly so); equal weights, right after a resampling, have no tail (k-hat = -Infinity, not drawn).</p>`
 }
 
 /** Write report.html, the SVG plots, results.json, series.json and series.csv into `dir`. */
@@ -124,6 +168,7 @@ table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #
 Model: a mixture of ${config.means.length} unit Gaussians learning means and log-weights (the first held at 0), ${config.walkers} walkers, step size ${config.stepSize}, ${config.iterations} iterations.</p>
 ${typeof meta.configuration === 'string' ? `<p><b>Configuration.</b> ${esc(meta.configuration)}</p>\n` : ''}${table(results)}
 <div class="plots">${figs}</div>
+${diagnosticsNote(config, results)}
 <h2>Configuration</h2><table>${cfg}</table>
 <p>Raw series: <a href="series.json">series.json</a>, <a href="series.csv">series.csv</a>; summary: <a href="results.json">results.json</a>.</p>
 </body></html>
