@@ -59,6 +59,15 @@ pub enum DeviceModel<'a> {
   GaussianMixture(&'a crate::models::gmm::GaussianMixture),
 }
 
+/// One chunk of walkers in an observation: their positions, and the energies, gradients and
+/// log-weights the observation writes.
+pub struct ObservedChunk<'a> {
+  pub x: &'a [f32],
+  pub energy: &'a mut [f32],
+  pub grad: &'a mut [f32],
+  pub log_weights: &'a mut [f64],
+}
+
 /// The chunk's weight update, handed to [`Energy::observe_chunk`]: called with the chunk's new
 /// energies and gradients, it updates the chunk's log-weights.
 pub type UpdateChunk<'a> = dyn FnMut(&[f32], &[f32], &mut [f64]) + 'a;
@@ -80,18 +89,16 @@ pub trait Energy: Send + Sync {
   /// One chunk of a walkers' observation: evaluate, `update` the chunk's weights, and with `fold`
   /// return its walker-weighted sums with the new weights. Energies whose evaluation leaves
   /// numbers the sums can reuse override it; the result must equal this default's.
-  fn observe_chunk(
-    &self,
-    x: &[f32],
-    energy: &mut [f32],
-    grad: &mut [f32],
-    a: &mut [f64],
-    update: &mut UpdateChunk<'_>,
-    fold: bool,
-  ) -> Option<WalkerPart> {
+  fn observe_chunk(&self, chunk: ObservedChunk<'_>, update: &mut UpdateChunk<'_>, fold: bool) -> Option<WalkerPart> {
+    let ObservedChunk {
+      x,
+      energy,
+      grad,
+      log_weights,
+    } = chunk;
     self.evaluate(x, energy, grad);
-    update(energy, grad, a);
-    fold.then(|| self.walker_part(x, a))
+    update(energy, grad, log_weights);
+    fold.then(|| self.walker_part(x, log_weights))
   }
   /// Kernels a device backend has for this model.
   fn device_model(&self) -> DeviceModel<'_> {

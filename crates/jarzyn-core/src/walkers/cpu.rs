@@ -9,7 +9,7 @@ use super::{
   check_len, check_resamplable, check_some_weight, resample_due, walker_chunk, Book, Counters, DeviceInfo, HostBuffers,
   Observation, ObserveReport, Phase, SharedPtr, View, WalkerConfig, Walkers, CHUNK_FLOATS,
 };
-use crate::energy::{Energy, WalkerPart};
+use crate::energy::{Energy, ObservedChunk, WalkerPart};
 use crate::error::{CoreError, Result};
 use crate::normal::{blocks_per_walker, fill_padded};
 use crate::par::{map_chunks, map_chunks_init};
@@ -142,7 +142,15 @@ impl CpuWalkers {
           update(e_s, g_s, a_s);
           None
         }
-        Source::Energy(en) => en.observe_chunk(x, e_s, g_s, a_s, &mut update, fold),
+        Source::Energy(en) => {
+          let chunk = ObservedChunk {
+            x,
+            energy: e_s,
+            grad: g_s,
+            log_weights: a_s,
+          };
+          en.observe_chunk(chunk, &mut update, fold)
+        }
       };
       (counts.0, counts.1, part)
     });

@@ -8,70 +8,85 @@ use crate::math;
 /// Accumulator lanes for the squared distance, so that the f32 sum vectorises in a fixed order.
 const ACC: usize = 8;
 /// Points per f32 partial sum of the mean gradient before it is added into f64.
-pub(super) const FLUSH: usize = 32;
+const FLUSH: usize = 32;
 /// Points whose responsibilities are computed together before their gradient sums.
 const BLOCK: usize = 8;
 
-/// One chunk of points: U and grad_x U.
+/// One chunk of points: U and, with `gc`, grad_x U.
 #[inline(always)]
-fn eval_grad_chunk_inner<const AVX2: bool>(
-  kp: &KernelParams,
-  k: usize,
-  d: usize,
-  xc: &[f32],
-  ec: &mut [f32],
-  gc: &mut [f32],
-) {
+fn eval_chunk_inner<const AVX2: bool>(kp: &KernelParams, xc: &[f32], ec: &mut [f32], mut gc: Option<&mut [f32]>) {
   // Two phases per block of points: first every point's responsibilities (independent scalar
   // chains that the CPU overlaps), then the vectorised gradient sums. Same operations per point,
   // so the same bits as one point at a time.
+  let (k, d) = (kp.components(), kp.dim);
   let (mut gamma, mut sq, mut u) = (vec![0f64; BLOCK * k], vec![0f64; BLOCK * k], [0f64; BLOCK]);
-  for ((xb, eb), gb) in xc
-    .chunks(BLOCK * d)
-    .zip(ec.chunks_mut(BLOCK))
-    .zip(gc.chunks_mut(BLOCK * d))
-  {
+  for (b, (xb, eb)) in xc.chunks(BLOCK * d).zip(ec.chunks_mut(BLOCK)).enumerate() {
     let nb = eb.len();
-    kp.block_with_sq::<AVX2>(xb, &mut gamma[..nb * k], &mut sq[..nb * k], &mut u[..nb], d);
-    for (e, &v) in eb.iter_mut().zip(&u[..nb]) {
-      *e = v as f32;
-    }
-    kp.grad_rows(xb, &gamma[..nb * k], gb, d);
+    let gb = gc.as_deref_mut().map(|g| &mut g[b * BLOCK * d..(b * BLOCK + nb) * d]);
+    kp.evaluate_rows::<AVX2>(xb, &mut gamma[..nb * k], &mut sq[..nb * k], &mut u[..nb], eb, gb);
   }
 }
 
-avx2_dispatch!(pub(super) fn eval_grad_chunk = eval_grad_chunk_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32], gc: &mut [f32]));
+avx2_dispatch!(pub(super) fn eval_chunk = eval_chunk_inner::<AVX2>(kp: &KernelParams, xc: &[f32], ec: &mut [f32], gc: Option<&mut [f32]>));
 
-/// One chunk of points: U only.
-#[inline(always)]
-fn eval_chunk_inner<const AVX2: bool>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32]) {
-  let (mut gamma, mut sq, mut u) = (vec![0f64; BLOCK * k], vec![0f64; BLOCK * k], [0f64; BLOCK]);
-  for (xb, eb) in xc.chunks(BLOCK * d).zip(ec.chunks_mut(BLOCK)) {
-    let nb = eb.len();
-    kp.block_with_sq::<AVX2>(xb, &mut gamma[..nb * k], &mut sq[..nb * k], &mut u[..nb], d);
-    for (e, &v) in eb.iter_mut().zip(&u[..nb]) {
-      *e = v as f32;
+/// Weighted parameter-gradient sums over points taken in order, laid out as [`super::ParamVector`].
+/// The K x d mean part accumulates in f32 over blocks of FLUSH points (so it vectorises 8-wide),
+/// then into f64: error ~ FLUSH ulps of f32, far below the noise of the estimator, and a fixed
+/// order. The data side and the walker side both sum with it, so they agree bit for bit.
+pub(super) struct GradSums {
+  pub sums: Vec<f64>,
+  acc32: Vec<f32>,
+}
+
+impl GradSums {
+  pub fn new(kp: &KernelParams) -> Self {
+    let (k, d) = (kp.components(), kp.dim);
+    GradSums {
+      sums: vec![0f64; k * (d + 2)],
+      acc32: vec![0f32; k * d],
+    }
+  }
+
+  /// Add the point `row` with weight `w`, responsibilities `gm` and squared distances `sq`.
+  #[inline(always)]
+  pub fn add(&mut self, kp: &KernelParams, w: f64, row: &[f32], gm: &[f64], sq: &[f64]) {
+    let (k, d) = (kp.components(), kp.dim);
+    for i in 0..k {
+      // dU/da_i = -gamma_i (x - a_i) / s_i^2
+      let c = (-w * gm[i] * 2.0 * kp.half_inv_var[i]) as f32;
+      let a = &kp.means[i * d..(i + 1) * d];
+      for ((o, &xv), &av) in self.acc32[i * d..(i + 1) * d].iter_mut().zip(row).zip(a) {
+        *o += c * (xv - av);
+      }
+      // dU/dz_i = gamma_i ; dU/dlog s_i = -gamma_i |x - a_i|^2 / s_i^2
+      self.sums[k * d + i] += w * gm[i];
+      self.sums[k * d + k + i] -= w * gm[i] * sq[i] * 2.0 * kp.half_inv_var[i];
+    }
+  }
+
+  /// Point `j` of `n` is done (added or skipped): every FLUSH points, and after the last, the f32
+  /// mean part goes into the f64 sums.
+  #[inline(always)]
+  pub fn point_done(&mut self, j: usize, n: usize) {
+    if (j + 1) % FLUSH == 0 || j + 1 == n {
+      for (o, v) in self.sums.iter_mut().zip(self.acc32.iter_mut()) {
+        *o += *v as f64;
+        *v = 0.0;
+      }
     }
   }
 }
-
-avx2_dispatch!(pub(super) fn eval_chunk = eval_chunk_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], ec: &mut [f32]));
 
 /// One chunk of points: sum_j w_j dU/dtheta(x_j) and sum_j w_j U(x_j).
 #[inline(always)]
 fn grad_chunk_inner<const AVX2: bool>(
   kp: &KernelParams,
-  k: usize,
-  d: usize,
   xc: &[f32],
   weights: Option<&[f64]>,
   uniform: f64,
 ) -> (Vec<f64>, f64) {
-  let mut acc = vec![0f64; k * (d + 2)];
-  // The K x d mean-gradient part accumulates in f32 over blocks of FLUSH points (so it
-  // vectorises 8-wide), then into f64: error ~ FLUSH ulps of f32, far below the noise of the
-  // estimator, and a fixed order.
-  let mut acc32 = vec![0f32; k * d];
+  let (k, d) = (kp.components(), kp.dim);
+  let mut acc = GradSums::new(kp);
   let mut mean_u = 0f64;
   let mut gamma = vec![0f64; BLOCK * k];
   let mut sq = vec![0f64; BLOCK * k];
@@ -86,45 +101,29 @@ fn grad_chunk_inner<const AVX2: bool>(
       &mut gamma[..nb * k],
       &mut sq[..nb * k],
       &mut u[..nb],
-      d,
     );
     // Phase 2: the sums, in point order.
     for p in 0..nb {
       let j = b0 + p;
       let w = weights.map_or(uniform, |w| w[j]);
       if w != 0.0 {
-        let row = &xc[j * d..(j + 1) * d];
-        let (gm, sqp) = (&gamma[p * k..(p + 1) * k], &sq[p * k..(p + 1) * k]);
         mean_u += w * u[p];
-        for i in 0..k {
-          // dU/da_i = -gamma_i (x - a_i) / s_i^2
-          let c = (-w * gm[i] * 2.0 * kp.half_inv_var[i]) as f32;
-          let a = &kp.means[i * d..(i + 1) * d];
-          let dst = &mut acc32[i * d..(i + 1) * d];
-          for ((o, &xv), &av) in dst.iter_mut().zip(row).zip(a) {
-            *o += c * (xv - av);
-          }
-          // dU/dz_i = gamma_i ; dU/dlog s_i = -gamma_i |x - a_i|^2 / s_i^2
-          acc[k * d + i] += w * gm[i];
-          acc[k * d + k + i] -= w * gm[i] * sqp[i] * 2.0 * kp.half_inv_var[i];
-        }
+        let row = &xc[j * d..(j + 1) * d];
+        acc.add(kp, w, row, &gamma[p * k..(p + 1) * k], &sq[p * k..(p + 1) * k]);
       }
-      if (j + 1) % FLUSH == 0 || j + 1 == npts {
-        for (o, v) in acc[..k * d].iter_mut().zip(acc32.iter_mut()) {
-          *o += *v as f64;
-          *v = 0.0;
-        }
-      }
+      acc.point_done(j, npts);
     }
   }
-  (acc, mean_u)
+  (acc.sums, mean_u)
 }
 
-avx2_dispatch!(pub(super) fn grad_chunk = grad_chunk_inner::<AVX2>(kp: &KernelParams, k: usize, d: usize, xc: &[f32], weights: Option<&[f64]>, uniform: f64) -> (Vec<f64>, f64));
+avx2_dispatch!(pub(super) fn grad_chunk = grad_chunk_inner::<AVX2>(kp: &KernelParams, xc: &[f32], weights: Option<&[f64]>, uniform: f64) -> (Vec<f64>, f64));
 
 /// f32 copies of the parameters (and the f64 terms) the per-point kernels use.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct KernelParams {
+  /// The dimension d of a point.
+  pub dim: usize,
   pub means: Vec<f32>,
   pub z: Vec<f64>,
   pub half_inv_var: Vec<f64>,
@@ -132,10 +131,36 @@ pub(crate) struct KernelParams {
 }
 
 impl KernelParams {
+  /// The number of components K.
+  pub fn components(&self) -> usize {
+    self.z.len()
+  }
+
+  /// U of the `u.len()` points of `rows` (in `u`, and as f32 in `energies`), their
+  /// responsibilities and squared distances, and with `grads` grad_x U.
+  #[inline(always)]
+  pub(super) fn evaluate_rows<const AVX2: bool>(
+    &self,
+    rows: &[f32],
+    gamma: &mut [f64],
+    sq: &mut [f64],
+    u: &mut [f64],
+    energies: &mut [f32],
+    grads: Option<&mut [f32]>,
+  ) {
+    self.block_with_sq::<AVX2>(rows, gamma, sq, u);
+    for (e, &v) in energies.iter_mut().zip(u.iter()) {
+      *e = v as f32;
+    }
+    if let Some(g) = grads {
+      self.grad_rows(rows, gamma, g);
+    }
+  }
+
   /// grad_x U = sum_i gamma_i (x - a_i) / s_i^2 of each row, from its responsibilities.
   #[inline(always)]
-  pub(super) fn grad_rows(&self, rows: &[f32], gamma: &[f64], grads: &mut [f32], d: usize) {
-    let k = self.z.len();
+  fn grad_rows(&self, rows: &[f32], gamma: &[f64], grads: &mut [f32]) {
+    let (k, d) = (self.components(), self.dim);
     for ((row, g), gm) in rows
       .chunks_exact(d)
       .zip(grads.chunks_exact_mut(d))
@@ -155,15 +180,8 @@ impl KernelParams {
   /// U, responsibilities and squared distances of the `u.len()` points of `rows` (the softmax four
   /// points at a time under AVX2: the same operations, so the same bits as one at a time).
   #[inline(always)]
-  pub(super) fn block_with_sq<const AVX2: bool>(
-    &self,
-    rows: &[f32],
-    gamma: &mut [f64],
-    sq: &mut [f64],
-    u: &mut [f64],
-    d: usize,
-  ) {
-    let k = self.z.len();
+  pub(super) fn block_with_sq<const AVX2: bool>(&self, rows: &[f32], gamma: &mut [f64], sq: &mut [f64], u: &mut [f64]) {
+    let (k, d) = (self.components(), self.dim);
     let n = u.len();
     let mut m = [f64::NEG_INFINITY; BLOCK];
     let mut p0 = 0;

@@ -14,12 +14,12 @@ mod walker_grad;
 
 use rayon::prelude::*;
 
-use crate::energy::{DeviceModel, Energy, UpdateChunk, WalkerPart};
+use crate::energy::{DeviceModel, Energy, ObservedChunk, UpdateChunk, WalkerPart};
 use crate::error::{CoreError, Result};
 use crate::math;
 use crate::normal::fill_normals;
 use crate::philox::{key_from_seed, philox4x32_10, Counter, Stream};
-use kernels::{eval_chunk, eval_grad_chunk, grad_chunk, KernelParams};
+use kernels::{eval_chunk, grad_chunk, KernelParams};
 
 /// Points per reduction chunk (fixed; never derived from the thread count).
 const POINT_CHUNK: usize = 1024;
@@ -205,6 +205,7 @@ impl GaussianMixture {
   /// f32 copies of the parameters the per-point kernel uses.
   fn kernel_params(&self) -> KernelParams {
     KernelParams {
+      dim: self.dim,
       means: self.means.iter().map(|&v| v as f32).collect(),
       z: self.log_weights.clone(),
       half_inv_var: self.log_scales.iter().map(|&l| 0.5 * math::exp(-2.0 * l)).collect(),
@@ -240,17 +241,16 @@ impl GaussianMixture {
     }
     let d = self.dim;
     let kp = &self.kp;
-    let k = self.components;
     pool.install(|| match grad {
       Some(grad) => x
         .par_chunks(POINT_CHUNK * d)
         .zip(energy.par_chunks_mut(POINT_CHUNK))
         .zip(grad.par_chunks_mut(POINT_CHUNK * d))
-        .for_each(|((xc, ec), gc)| eval_grad_chunk(kp, k, d, xc, ec, gc)),
+        .for_each(|((xc, ec), gc)| eval_chunk(kp, xc, ec, Some(gc))),
       None => x
         .par_chunks(POINT_CHUNK * d)
         .zip(energy.par_chunks_mut(POINT_CHUNK))
-        .for_each(|(xc, ec)| eval_chunk(kp, k, d, xc, ec)),
+        .for_each(|(xc, ec)| eval_chunk(kp, xc, ec, None)),
     });
     Ok(())
   }
@@ -285,7 +285,7 @@ impl GaussianMixture {
         .enumerate()
         .map(|(ci, xc)| {
           let w = weights.map(|w| &w[ci * POINT_CHUNK..(ci * POINT_CHUNK + xc.len() / d)]);
-          grad_chunk(kp, k, d, xc, w, uniform)
+          grad_chunk(kp, xc, w, uniform)
         })
         .collect()
     });
@@ -380,24 +380,16 @@ impl Energy for GaussianMixture {
     GaussianMixture::validate(self)
   }
   fn evaluate(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) {
-    eval_grad_chunk(&self.kp, self.components, self.dim, x, energy, grad)
+    eval_chunk(&self.kp, x, energy, Some(grad))
   }
   fn walker_part(&self, x: &[f32], a: &[f64]) -> WalkerPart {
-    walker_grad::walker_part(&self.kp, self.components, self.dim, x, a)
+    walker_grad::walker_part(&self.kp, x, a)
   }
   fn param_grad(&self, pool: &rayon::ThreadPool, x: &[f32], weights: Option<&[f64]>) -> Result<(Vec<f64>, f64)> {
     self.weighted_param_grad(pool, x, weights)
   }
-  fn observe_chunk(
-    &self,
-    x: &[f32],
-    energy: &mut [f32],
-    grad: &mut [f32],
-    a: &mut [f64],
-    update: &mut UpdateChunk<'_>,
-    fold: bool,
-  ) -> Option<WalkerPart> {
-    walker_grad::observe_chunk(&self.kp, self.components, self.dim, x, energy, grad, a, update, fold)
+  fn observe_chunk(&self, chunk: ObservedChunk<'_>, update: &mut UpdateChunk<'_>, fold: bool) -> Option<WalkerPart> {
+    walker_grad::observe_chunk(&self.kp, chunk, update, fold)
   }
   fn device_model(&self) -> DeviceModel<'_> {
     DeviceModel::GaussianMixture(self)
