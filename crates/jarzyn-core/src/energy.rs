@@ -8,7 +8,7 @@
 //! [`Energy::observe_chunk`] if the evaluation leaves numbers the weighted sums can reuse, and
 //! [`Energy::device_model`] if a backend has kernels for it.
 
-use crate::error::{CoreError, Result};
+use crate::error::{check_len, CoreError, Result};
 use crate::math;
 use crate::walkers::{ObserveReport, Walkers};
 
@@ -153,15 +153,7 @@ impl<E: Energy> FusedEnergy<E> {
   }
 
   fn check_dim(&self, walkers: &dyn Walkers) -> Result<()> {
-    let (got, expected) = (walkers.config().dim, self.energy.dim());
-    if got != expected {
-      return Err(CoreError::BadLength {
-        name: "walkers' dim",
-        got,
-        expected,
-      });
-    }
-    Ok(())
+    check_len("walkers' dim", walkers.config().dim, self.energy.dim())
   }
 
   /// Observe the energy at the walkers, folding the next iteration's walker-weighted gradient in.

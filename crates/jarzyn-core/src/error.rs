@@ -46,3 +46,11 @@ impl CoreError {
 }
 
 pub type Result<T> = std::result::Result<T, CoreError>;
+
+/// Fails unless `got == expected` (the length of argument `name`).
+pub(crate) fn check_len(name: &'static str, got: usize, expected: usize) -> Result<()> {
+  if got != expected {
+    return Err(CoreError::BadLength { name, got, expected });
+  }
+  Ok(())
+}

@@ -25,6 +25,7 @@ mod buffer;
 mod cpu;
 mod rows;
 
+pub(crate) use crate::error::check_len;
 pub(crate) use book::{Book, Phase};
 pub(crate) use buffer::SharedPtr;
 pub use buffer::{FixedBuf, HostBuffers};
@@ -268,14 +269,6 @@ pub(crate) fn check_resamplable(s: &WeightSummary, walkers: usize) -> Result<()>
       invalid: s.zero,
       walkers,
     });
-  }
-  Ok(())
-}
-
-/// Fails unless `got == expected` (the length of argument `name`).
-pub(crate) fn check_len(name: &'static str, got: usize, expected: usize) -> Result<()> {
-  if got != expected {
-    return Err(CoreError::BadLength { name, got, expected });
   }
   Ok(())
 }

@@ -15,7 +15,7 @@ mod walker_grad;
 use rayon::prelude::*;
 
 use crate::energy::{DeviceModel, Energy, ObservedChunk, UpdateChunk, WalkerPart};
-use crate::error::{CoreError, Result};
+use crate::error::{check_len, CoreError, Result};
 use crate::math;
 use crate::normal::fill_normals;
 use crate::philox::{key_from_seed, philox4x32_10, Counter, Stream};
@@ -83,13 +83,7 @@ impl GaussianMixture {
   /// (parameters unchanged) unless it has the right length and finite values.
   pub fn set_params(&mut self, p: &[f64]) -> Result<()> {
     let (k, d) = (self.components, self.dim);
-    if p.len() != self.param_count() {
-      return Err(CoreError::BadLength {
-        name: "params",
-        got: p.len(),
-        expected: self.param_count(),
-      });
-    }
+    check_len("params", p.len(), self.param_count())?;
     if let Some(i) = p.iter().position(|v| !v.is_finite()) {
       return Err(CoreError::InvalidOption {
         name: "params",
@@ -163,13 +157,7 @@ impl GaussianMixture {
   /// Exact log density log rho(x) = -U(x) - log Z, per point.
   pub fn log_density(&self, pool: &rayon::ThreadPool, x: &[f32], out: &mut [f64]) -> Result<()> {
     let n = self.check_points(x)?;
-    if out.len() != n {
-      return Err(CoreError::BadLength {
-        name: "out",
-        got: out.len(),
-        expected: n,
-      });
-    }
+    check_len("out", out.len(), n)?;
     let mut e = vec![0f32; n];
     self.evaluate(pool, x, &mut e, None)?;
     let lz = self.log_z();
@@ -223,21 +211,9 @@ impl GaussianMixture {
     grad: Option<&mut [f32]>,
   ) -> Result<()> {
     let n = self.check_points(x)?;
-    if energy.len() != n {
-      return Err(CoreError::BadLength {
-        name: "energy",
-        got: energy.len(),
-        expected: n,
-      });
-    }
+    check_len("energy", energy.len(), n)?;
     if let Some(g) = &grad {
-      if g.len() != x.len() {
-        return Err(CoreError::BadLength {
-          name: "grad",
-          got: g.len(),
-          expected: x.len(),
-        });
-      }
+      check_len("grad", g.len(), x.len())?;
     }
     let d = self.dim;
     let kp = &self.kp;
@@ -265,13 +241,7 @@ impl GaussianMixture {
   ) -> Result<(ParamVector, f64)> {
     let n = self.check_points(x)?;
     if let Some(w) = weights {
-      if w.len() != n {
-        return Err(CoreError::BadLength {
-          name: "weights",
-          got: w.len(),
-          expected: n,
-        });
-      }
+      check_len("weights", w.len(), n)?;
     }
     if n == 0 {
       return Ok((vec![0.0; self.param_count()], 0.0));
