@@ -97,13 +97,13 @@ export class Profiler {
     const n = Math.max(this.#iterations, 1)
     const rows = (Object.keys(SECTIONS) as Section[]).map((s) => {
       const ms = t[s]
-      return `${s.padEnd(10)} ${(ms / n).toFixed(3).padStart(10)} ms/it ${((100 * ms) / all).toFixed(1).padStart(6)} %  ${SECTIONS[s]}`
+      return `${s.padEnd(11)} ${(ms / n).toFixed(3).padStart(10)} ms/it ${((100 * ms) / all).toFixed(1).padStart(6)} %  ${SECTIONS[s]}`
     })
     return [
-      `section    ${'time'.padStart(10)}        share`,
+      `section     ${'time'.padStart(10)}        share`,
       ...rows,
-      `total      ${(all / n).toFixed(3).padStart(10)} ms/it  over ${this.#iterations} iterations`,
-      `native     ${this.nativeCallsPerIteration().toFixed(2).padStart(10)} calls/it into the native addon`,
+      `total       ${(all / n).toFixed(3).padStart(10)} ms/it  over ${this.#iterations} iterations`,
+      `native      ${this.nativeCallsPerIteration().toFixed(2).padStart(10)} calls/it into the native addon`,
     ].join('\n')
   }
 }
