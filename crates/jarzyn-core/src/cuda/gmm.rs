@@ -2,7 +2,9 @@
 //! (energies, gradients, weight update, weighted parameter gradients) stays on the GPU: only the
 //! K (d + 2) parameters go in and the per-chunk partial sums of their gradients come back.
 
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use std::sync::Arc;
+
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchArgs, LaunchConfig, PushKernelArg};
 
 use super::backend::{be, grid, BLOCK_THREADS};
 use super::walkers::DeviceWalkers;
@@ -26,6 +28,13 @@ pub(crate) struct DeviceGmm {
   u: CudaSlice<f64>,
   /// The sampler generation at which gamma, sq and u were computed (None: never).
   evaluated_at: Option<u64>,
+}
+
+/// A launch of one of the mixture kernels, whose first three arguments are (N, d, K).
+fn gmm_launch<'a>(st: &'a Arc<CudaStream>, f: &'a CudaFunction, ndk: &'a [u32; 3]) -> LaunchArgs<'a> {
+  let mut b = st.launch_builder(f);
+  b.arg(&ndk[0]).arg(&ndk[1]).arg(&ndk[2]);
+  b
 }
 
 impl DeviceWalkers {
@@ -66,17 +75,14 @@ impl DeviceWalkers {
   /// gradient buffers too when `into_sampler`.
   fn gmm_eval(&mut self, into_sampler: bool) -> Result<()> {
     let dg = self.gmm.as_mut().expect("uploaded");
-    let (n32, d32, k32) = (
+    let ndk = [
       self.book.cfg.walkers as u32,
       self.book.cfg.dim as u32,
       dg.model.components as u32,
-    );
+    ];
     let null = 0u64;
-    let mut b = self.be.stream.launch_builder(&self.be.f_gmm_eval);
-    b.arg(&n32)
-      .arg(&d32)
-      .arg(&k32)
-      .arg(&dg.means)
+    let mut b = gmm_launch(&self.be.stream, &self.be.f_gmm_eval, &ndk);
+    b.arg(&dg.means)
       .arg(&dg.half_inv_var)
       .arg(&dg.z)
       .arg(&dg.inv_var)
@@ -138,17 +144,10 @@ impl DeviceWalkers {
     let st = self.be.stream.clone();
     let mut out = self.be.zeros::<f64>(chunks * terms)?;
     let dg = self.gmm.as_ref().expect("uploaded");
-    let (n32, d32, k32, c32) = (
-      self.book.cfg.walkers as u32,
-      self.book.cfg.dim as u32,
-      k as u32,
-      REDUCE_CHUNK as u32,
-    );
-    let mut b = st.launch_builder(&self.be.f_gmm_partials);
-    b.arg(&n32)
-      .arg(&d32)
-      .arg(&k32)
-      .arg(&c32)
+    let ndk = [self.book.cfg.walkers as u32, self.book.cfg.dim as u32, k as u32];
+    let c32 = REDUCE_CHUNK as u32;
+    let mut b = gmm_launch(&st, &self.be.f_gmm_partials, &ndk);
+    b.arg(&c32)
       .arg(&dg.means)
       .arg(&dg.half_inv_var)
       .arg(&self.x)
