@@ -86,6 +86,10 @@ async function readEvents(port: number, until: (e: SseEvent[]) => boolean, timeo
       check(false)
     })
     res.on('end', () => check(true))
+    res.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
   })
 }
 
@@ -151,8 +155,9 @@ test('live server: well-formed server-sent events, batched points, pictures, sta
   t.teardown(() => live.close())
   layout(live)
   const first = readEvents(live.port, (e) => e.some((x) => x.event === 'end'))
+  first.catch(() => {}) // awaited below; a failed assertion before then must not leave it unhandled
   // Let the page connect before anything is pushed (it must see batches arrive).
-  await new Promise((r) => setTimeout(r, 100))
+  for (let i = 0; i < 200 && live.clients === 0; i++) await new Promise((r) => setTimeout(r, 25))
   t.is(live.clients, 1)
   for (let k = 0; k < 50; k++) {
     live.push('a1', k, Math.sin(k))

@@ -1,24 +1,9 @@
 /**
  * The live view's protocol: what an experiment sends to {@link LiveServer} and what the page
- * receives, as server-sent events (`GET /events`, `text/event-stream`). Generic: any experiment
- * declares its panels (line plots of named series, and pictures) and streams points and pictures.
- *
- * Events, each `event: NAME` then one `data:` line of JSON, then a blank line:
- *
- * | event | data | when |
- * | --- | --- | --- |
- * | `layout` | {@link LiveLayout}: title, subtitle, panels | first, and again whenever the layout changes |
- * | `points` | `{ "s": { SERIES_ID: [x0, y0, x1, y1, ...] } }`, `null` for a non-finite y (a gap) | batched, at most every `flushMs` |
- * | `picture` | `{ "panel": PANEL_ID, "picture": LivePicture }` (a heat map with dots, or a PNG as a data URL) | with the next batch after {@link LiveServer.picture} |
- * | `status` | `{ "text": "...", "done": false }` | with the next batch after {@link LiveServer.status} |
- * | `end` | `{ "text": "..." }` | the run ended; the page stops listening |
- *
- * A page that connects late (or reconnects) first gets the whole state: the layout, every point
- * kept so far (each series keeps up to 4000 points, evenly thinned beyond), the latest picture of
- * each panel, the status, and `end` if the run is over. Lines starting with `:` are keep-alive
- * comments (every 15 s).
+ * receives as server-sent events; documented on {@link LiveLayout}.
  * @module
  */
+import type { LiveServer } from './server' // for doc links
 
 /** One line of a {@link LiveLinesPanel}. */
 export interface LiveSeriesSpec {
@@ -67,7 +52,43 @@ export interface LivePicturePanel {
 /** A panel of the live page. */
 export type LivePanel = LiveLinesPanel | LivePicturePanel
 
-/** What the page shows: a title and panels, in order. */
+/**
+ * What the live page shows: a title and panels, in order ({@link LiveServer.setLayout}); the
+ * protocol's first message.
+ *
+ * The protocol is generic: an experiment declares panels (line plots of named series, and
+ * pictures), then streams points ({@link LiveServer.push}), pictures ({@link LiveServer.picture}:
+ * a {@link LiveHeatmap} with dots, or a {@link LiveImage} such as a PNG sample grid) and a status
+ * line ({@link LiveServer.status}). The page listens at `GET /events` (`text/event-stream`); each
+ * event is `event: NAME`, one `data:` line of JSON, and a blank line:
+ *
+ * | event | data | when |
+ * | --- | --- | --- |
+ * | `layout` | this object | first, and again whenever the layout changes |
+ * | `points` | `{ "s": { SERIES_ID: [x0, y0, x1, y1, ...] } }`, `null` for a non-finite value (a gap in the line) | in batches, at most every `flushMs` (default 250 ms) |
+ * | `picture` | `{ "panel": PANEL_ID, "picture": ... }`: a heat map as given (numbers rounded to 6 digits) or an image as `{ "type": "image", "src": "data:image/png;base64,..." }` | with the next batch |
+ * | `status` | `{ "text": "...", "done": false }` (only the latest text is sent) | with the next batch |
+ * | `end` | `{ "text": "..." }` | the run ended ({@link LiveServer.end}); the page stops listening |
+ *
+ * A page that connects late, or reconnects, first gets the whole state: the layout, every point
+ * kept (up to `historyPoints` per series, default 4000, evenly thinned beyond), the latest picture
+ * of each panel, the status, and `end` if the run is over. Lines starting with `:` are keep-alive
+ * comments (every 15 s).
+ *
+ * @example
+ * ```ts
+ * // The MNIST experiment's page: masses per digit, ESS/N and k-hat, log Z, a sample grid.
+ * const layout: LiveLayout = {
+ *   title: 'MNIST 2/3/6',
+ *   panels: [
+ *     { kind: 'lines', id: 'mass', title: 'Mass per digit', yRange: [0, 1], series: ['2', '3', '6'].map((d) => ({ id: `mass.${d}`, label: `digit ${d}` })) },
+ *     { kind: 'lines', id: 'weights', title: 'ESS/N and k-hat', series: [{ id: 'ess', label: 'ESS/N' }, { id: 'khat', label: 'k-hat' }] },
+ *     { kind: 'lines', id: 'logz', title: 'log Z (relative)', series: [{ id: 'logz', label: 'estimate' }] },
+ *     { kind: 'picture', id: 'samples', title: 'Walkers' },
+ *   ],
+ * }
+ * ```
+ */
 export interface LiveLayout {
   /** Page title. */
   title: string
