@@ -54,12 +54,22 @@ extern "C" __global__ void jz_move_rows(u32 k0, u32 k1, u32 c2, u32 c3, u32 n, u
   }
 }
 
-// The weight update of one live walker (walkers/rows.rs observe_rows): A += forward term - (U_new -
-// dot / 2 + h/4 |g|^2) after a move (phase 1), A += U_old - U_new on a re-observation (phase 2);
-// a non-finite energy, gradient or weight makes the walker invalid (A = -inf, counted).
-__device__ __forceinline__ void update_log_weight(u32 w, double u_new, double fw, double d, double g2, double quarter_h,
-                                                  int weighted, int phase, double* __restrict__ a,
-                                                  u32* __restrict__ counts) {
+// The observation of walker w once its sums d = Delta . g (phase 1) and g2 = |g|^2 are known
+// (walkers/rows.rs observe_rows). fwd hands over the forward term of the move (U_old after none)
+// and keeps U_new (weighted walkers). A walker already invalid is only counted; for a live one
+// A += forward term - (U_new - dot / 2 + h/4 |g|^2) after a move (phase 1), A += U_old - U_new on
+// a re-observation (phase 2), and a non-finite energy, gradient or weight makes it invalid
+// (A = -inf, counted).
+__device__ __forceinline__ void observe_walker(u32 w, double d, double g2, double quarter_h, int weighted, int phase,
+                                               const float* __restrict__ e, double* __restrict__ fwd,
+                                               double* __restrict__ a, u32* __restrict__ counts) {
+  double u_new = (double)e[w];
+  double fw = weighted ? fwd[w] : 0.0;
+  if (weighted) fwd[w] = u_new;
+  if (a[w] == NEG_INF) {
+    atomicAdd(&counts[1], 1u);
+    return;
+  }
   double next = a[w];
   if (weighted) {
     if (phase == 1) {
@@ -79,7 +89,7 @@ __device__ __forceinline__ void update_log_weight(u32 w, double u_new, double fw
 
 // One thread per walker (rows longer than TILE_ELEMS; see jz_observe for the usual case).
 // The weight update of an observation (walkers/rows.rs observe_rows). phase: 0 fresh, 1 moved,
-// 2 observed (AIS increment). moved_weighted: xp holds the pre-move positions.
+// 2 observed (AIS increment). Weighted and moved: xp holds the pre-move positions.
 // counts[0] += newly invalid, counts[1] += invalid. Afterwards fwd = U (weighted samplers).
 extern "C" __global__ void jz_observe_rows(u32 n, u32 dim, double quarter_h, int weighted, int phase,
                                       const float* __restrict__ x, const float* __restrict__ xp,
@@ -89,13 +99,7 @@ extern "C" __global__ void jz_observe_rows(u32 n, u32 dim, double quarter_h, int
   u32 w = blockIdx.x * blockDim.x + threadIdx.x;
   if (w >= n) return;
   u64 base = (u64)w * dim;
-  double u_new = (double)e[w];
-  double fw = weighted ? fwd[w] : 0.0;
-  if (weighted) fwd[w] = u_new;
-  if (a[w] == NEG_INF) {
-    atomicAdd(&counts[1], 1u);
-    return;
-  }
+  // The sums of an invalid walker go unused (observe_walker only counts it).
   bool with_dot = weighted && phase == 1;
   double dot[8], sq[8];
 #pragma unroll
@@ -109,7 +113,7 @@ extern "C" __global__ void jz_observe_rows(u32 n, u32 dim, double quarter_h, int
   }
   double d = lanes ? combine8(dot) : dot[0];
   double g2 = lanes ? combine8(sq) : sq[0];
-  update_log_weight(w, u_new, fw, d, g2, quarter_h, weighted, phase, a, counts);
+  observe_walker(w, d, g2, quarter_h, weighted, phase, e, fwd, a, counts);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -124,8 +128,44 @@ extern "C" __global__ void jz_observe_rows(u32 n, u32 dim, double quarter_h, int
 #define TILE_ELEMS 2048
 #define TILE_THREADS 256
 
-// Lane sums of walker wl's row in sh (dim >= 8): run by threads (wl, l); results over sh[row + l].
+// The walkers [w0, w0 + nwalk) of this block's tile, bpw groups of four elements each.
+struct Tile {
+  u32 w0, nwalk, bpw;
+};
+
+__device__ __forceinline__ Tile this_tile(u32 n, u32 dim, u32 wpt) {
+  Tile t;
+  t.w0 = blockIdx.x * wpt;
+  t.nwalk = min(wpt, n - t.w0);
+  t.bpw = (dim + 3u) / 4u;
+  return t;
+}
+
+// Group q of a tile: element c0 .. c0 + cn of walker w (the tile's wl-th; cn < 4 at a row's end),
+// which Philox block b of that walker covers; at offset `at` of the walkers' arrays and `sh` of the
+// tile's shared arrays.
+struct Group {
+  u32 wl, w, b, c0, cn, sh;
+  u64 at;
+};
+
+__device__ __forceinline__ Group tile_group(Tile t, u32 q, u32 dim) {
+  Group gq;
+  gq.wl = q / t.bpw;
+  gq.b = q % t.bpw;
+  gq.w = t.w0 + gq.wl;
+  gq.c0 = 4u * gq.b;
+  gq.cn = min(4u, dim - gq.c0);
+  gq.sh = gq.wl * dim + gq.c0;
+  gq.at = (u64)gq.w * dim + gq.c0;
+  return gq;
+}
+
+// Once every thread has written its terms to sh_a and sh_b: for dim >= 8, threads (wl, l) add up
+// lane l of walker wl's row, writing over sh[row + l]. Returns after a barrier.
 __device__ __forceinline__ void tile_lane_sums(double* sh_a, double* sh_b, u32 nwalk, u32 dim) {
+  __syncthreads();
+  if (dim < 8u) return;
   for (u32 t = threadIdx.x; t < nwalk * 8u; t += blockDim.x) {
     u32 wl = t >> 3, l = t & 7u;
     u32 row = wl * dim;
@@ -137,6 +177,7 @@ __device__ __forceinline__ void tile_lane_sums(double* sh_a, double* sh_b, u32 n
     sh_a[row + l] = sa;
     sh_b[row + l] = sb;
   }
+  __syncthreads();
 }
 
 // Walker wl's two sums after tile_lane_sums (dim >= 8) or in plain order (dim < 8).
@@ -164,43 +205,34 @@ extern "C" __global__ void jz_move(u32 k0, u32 k1, u32 c2, u32 c3, u32 n, u32 di
                                    double* __restrict__ fwd) {
   __shared__ double sh_dot[TILE_ELEMS];
   __shared__ double sh_sq[TILE_ELEMS];
-  u32 w0 = blockIdx.x * wpt;
-  u32 nwalk = min(wpt, n - w0);
-  u32 bpw = (dim + 3u) / 4u;
-  for (u32 q = threadIdx.x; q < nwalk * bpw; q += blockDim.x) {
-    u32 wl = q / bpw, b = q % bpw;
-    u32 w = w0 + wl;
-    u32 c0 = 4u * b;
-    u32 cn = min(4u, dim - c0);
-    u64 base = (u64)w * dim + c0;
-    if (a[w] == NEG_INF) {
-      if (weighted) for (u32 j = 0; j < cn; ++j) xp[base + j] = x[base + j];
+  Tile t = this_tile(n, dim, wpt);
+  for (u32 q = threadIdx.x; q < t.nwalk * t.bpw; q += blockDim.x) {
+    Group gq = tile_group(t, q, dim);
+    u64 at = gq.at;
+    if (a[gq.w] == NEG_INF) {
+      if (weighted) for (u32 j = 0; j < gq.cn; ++j) xp[at + j] = x[at + j];
       continue;
     }
     float z[4];
-    normals4(b, w, c2, c3, k0, k1, z);
-    for (u32 j = 0; j < cn; ++j) {
-      float old = x[base + j];
-      float gv = g[base + j];
+    normals4(gq.b, gq.w, c2, c3, k0, k1, z);
+    for (u32 j = 0; j < gq.cn; ++j) {
+      float old = x[at + j];
+      float gv = g[at + j];
       // (old - hf g) + sf z, as the CPU.
       float nv = __fadd_rn(__fsub_rn(old, __fmul_rn(hf, gv)), __fmul_rn(sf, z[j]));
-      x[base + j] = nv;
+      x[at + j] = nv;
       if (weighted) {
-        xp[base + j] = old;
+        xp[at + j] = old;
         double gd = (double)gv;
-        sh_dot[wl * dim + c0 + j] = __dmul_rn(__dsub_rn((double)nv, (double)old), gd);
-        sh_sq[wl * dim + c0 + j] = __dmul_rn(gd, gd);
+        sh_dot[gq.sh + j] = __dmul_rn(__dsub_rn((double)nv, (double)old), gd);
+        sh_sq[gq.sh + j] = __dmul_rn(gd, gd);
       }
     }
   }
   if (!weighted) return;
-  __syncthreads();
-  if (dim >= 8u) {
-    tile_lane_sums(sh_dot, sh_sq, nwalk, dim);
-    __syncthreads();
-  }
-  for (u32 wl = threadIdx.x; wl < nwalk; wl += blockDim.x) {
-    u32 w = w0 + wl;
+  tile_lane_sums(sh_dot, sh_sq, t.nwalk, dim);
+  for (u32 wl = threadIdx.x; wl < t.nwalk; wl += blockDim.x) {
+    u32 w = t.w0 + wl;
     if (a[w] == NEG_INF) {
       fwd[w] = 0.0;
       continue;
@@ -219,37 +251,21 @@ extern "C" __global__ void jz_observe(u32 n, u32 dim, u32 wpt, double quarter_h,
                                       u32* __restrict__ counts) {
   __shared__ double sh_dot[TILE_ELEMS];
   __shared__ double sh_sq[TILE_ELEMS];
-  u32 w0 = blockIdx.x * wpt;
-  u32 nwalk = min(wpt, n - w0);
+  Tile t = this_tile(n, dim, wpt);
   bool with_dot = weighted && phase == 1;
-  u32 bpw = (dim + 3u) / 4u;
-  for (u32 q = threadIdx.x; q < nwalk * bpw; q += blockDim.x) {
-    u32 wl = q / bpw, b = q % bpw;
-    u32 c0 = 4u * b;
-    u32 cn = min(4u, dim - c0);
-    u64 base = (u64)(w0 + wl) * dim + c0;
-    for (u32 j = 0; j < cn; ++j) {
-      double gd = (double)g[base + j];
-      sh_dot[wl * dim + c0 + j] = with_dot ? __dmul_rn(__dsub_rn((double)x[base + j], (double)xp[base + j]), gd) : 0.0;
-      sh_sq[wl * dim + c0 + j] = __dmul_rn(gd, gd);
+  for (u32 q = threadIdx.x; q < t.nwalk * t.bpw; q += blockDim.x) {
+    Group gq = tile_group(t, q, dim);
+    u64 at = gq.at;
+    for (u32 j = 0; j < gq.cn; ++j) {
+      double gd = (double)g[at + j];
+      sh_dot[gq.sh + j] = with_dot ? __dmul_rn(__dsub_rn((double)x[at + j], (double)xp[at + j]), gd) : 0.0;
+      sh_sq[gq.sh + j] = __dmul_rn(gd, gd);
     }
   }
-  __syncthreads();
-  if (dim >= 8u) {
-    tile_lane_sums(sh_dot, sh_sq, nwalk, dim);
-    __syncthreads();
-  }
-  for (u32 wl = threadIdx.x; wl < nwalk; wl += blockDim.x) {
-    u32 w = w0 + wl;
-    double u_new = (double)e[w];
-    double fw = weighted ? fwd[w] : 0.0;
-    if (weighted) fwd[w] = u_new;
-    if (a[w] == NEG_INF) {
-      atomicAdd(&counts[1], 1u);
-      continue;
-    }
+  tile_lane_sums(sh_dot, sh_sq, t.nwalk, dim);
+  for (u32 wl = threadIdx.x; wl < t.nwalk; wl += blockDim.x) {
     double d, g2;
     tile_walker_sums(sh_dot, sh_sq, wl, dim, &d, &g2);
-    update_log_weight(w, u_new, fw, d, g2, quarter_h, weighted, phase, a, counts);
+    observe_walker(t.w0 + wl, d, g2, quarter_h, weighted, phase, e, fwd, a, counts);
   }
 }
