@@ -43,3 +43,16 @@ macro_rules! avx2_dispatch {
 }
 
 pub(crate) use avx2_dispatch;
+
+/// First statement of a test of AVX2 code: on a CPU without AVX2 the test passes without running.
+#[cfg(all(test, target_arch = "x86_64"))]
+macro_rules! require_avx2 {
+  () => {
+    if !std::arch::is_x86_feature_detected!("avx2") {
+      return;
+    }
+  };
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(crate) use require_avx2;

@@ -348,9 +348,7 @@ mod tests {
   #[cfg(target_arch = "x86_64")]
   #[test]
   fn avx2_is_bit_identical() {
-    if !std::arch::is_x86_feature_detected!("avx2") {
-      return;
-    }
+    crate::dispatch::require_avx2!();
     #[target_feature(enable = "avx2")]
     unsafe fn all(x: &mut [f32], xp: &mut [f32], g: &[f32], z: &[f32]) -> (f64, (f64, f64), (f64, f64)) {
       (

@@ -46,6 +46,18 @@ pub use walkers::{
 };
 pub use weights::WeightSummary;
 
+/// Test inputs: a xorshift stream of 32-bit words from `seed`.
+#[cfg(test)]
+pub(crate) fn test_words(seed: u64) -> impl FnMut() -> u32 {
+  let mut st = seed;
+  move || {
+    st ^= st << 13;
+    st ^= st >> 7;
+    st ^= st << 17;
+    (st >> 32) as u32
+  }
+}
+
 /// The byte range of a slice's memory (to tell whether two slices alias).
 pub fn addr_range<T>(s: &[T]) -> std::ops::Range<usize> {
   let start = s.as_ptr() as usize;

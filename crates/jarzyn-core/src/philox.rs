@@ -226,17 +226,9 @@ mod tests {
   #[cfg(target_arch = "x86_64")]
   #[test]
   fn avx2_lanes_match_scalar() {
-    if !std::arch::is_x86_feature_detected!("avx2") {
-      return;
-    }
+    crate::dispatch::require_avx2!();
     use std::arch::x86_64::*;
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = || {
-      state = state
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-      (state >> 32) as u32
-    };
+    let mut next = crate::test_words(0x9E37_79B9_7F4A_7C15);
     for trial in 0..20_000 {
       let mut c0 = [0u32; 8];
       let mut c1 = [0u32; 8];

@@ -47,19 +47,12 @@ fn box_muller_matches_libm() {
   }
 }
 
-#[cfg(target_arch = "x86_64")]
-fn have_avx2() -> bool {
-  std::arch::is_x86_feature_detected!("avx2")
-}
-
 /// The SIMD u32 -> f32 conversion rounds exactly like `as f32`: a strided sweep of all u32 plus
 /// every value around the rounding boundaries near the top of each binade.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn avx2_u32_to_f32_matches_as() {
-  if !have_avx2() {
-    return;
-  }
+  crate::dispatch::require_avx2!();
   let mut vals: Vec<u32> = (0..u32::MAX / 251).map(|i| i * 251 + (i % 7)).collect();
   for e in 0..32 {
     let p = 1u64 << e;
@@ -104,16 +97,8 @@ fn avx2_u32_to_f32_matches_as() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn avx2_box_muller_matches_scalar() {
-  if !have_avx2() {
-    return;
-  }
-  let mut st = 0x2545_F491_4F6C_DD1Du64;
-  let mut next = || {
-    st ^= st << 13;
-    st ^= st >> 7;
-    st ^= st << 17;
-    (st >> 32) as u32
-  };
+  crate::dispatch::require_avx2!();
+  let mut next = crate::test_words(0x2545_F491_4F6C_DD1D);
   let mut a_edge: Vec<u32> = vec![
     0,
     1,
