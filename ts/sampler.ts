@@ -247,6 +247,17 @@ export class Sampler {
     return n
   }
 
+  /**
+   * The native sampler, for an operation on the walkers run outside this class (the native
+   * mixture's fused `gradient` and `advance` in the trainer): like every operation of this class,
+   * it makes the views count as out of sync on CUDA, so that the next read refreshes them instead
+   * of returning what the device held before. Nothing changes on the CPU.
+   * @internal
+   */
+  nativeForOperation(): InstanceType<typeof native.NativeSampler> {
+    return this.#op()
+  }
+
   /** CUDA: refresh view `i` if the device changed it; with `write`, mark it as written by JS. */
   #sync(i: number, write: boolean): void {
     const b = 1 << i

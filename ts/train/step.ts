@@ -5,7 +5,6 @@
  */
 import type { Energy, FusedPath, SurrogateGrad } from '../energy'
 import { callNative, isJarzynError } from '../errors'
-import { nativeSamplers } from '../native'
 import type { Profiler, Timings } from '../profiler'
 import type { Sampler } from '../sampler'
 import type { conditionalEss, paretoKhat } from '../diagnostics/weights' // for doc links
@@ -178,7 +177,7 @@ function plainGradient(energy: Energy, s: Sampler, w: Float64Array, batch: Float
  */
 function fusedGradient(fused: FusedPath, s: Sampler, batch: Float32Array, prof: Profiler): GradientAt {
   const t0 = performance.now()
-  const r = callNative(() => fused.handle.gradient(nativeSamplers.get(s)!, batch))
+  const r = callNative(() => fused.handle.gradient(s.nativeForOperation(), batch))
   const grad = new Float64Array(r.dataGrad.length)
   for (let i = 0; i < grad.length; i++) grad[i] = fused.mask[i] * (r.dataGrad[i] - r.walkerGrad[i])
   prof.add('paramGrad', performance.now() - t0)
@@ -195,7 +194,9 @@ function fusedGradient(fused: FusedPath, s: Sampler, batch: Float32Array, prof: 
 function fusedAdvance(fused: FusedPath, s: Sampler, params: Float64Array, resample: TrainerState['options']['resample'], prof: Profiler, k: number) {
   const t0 = performance.now()
   try {
-    return callNative(() => fused.handle.advance(nativeSamplers.get(s)!, params, true, resample?.essFraction ?? null, resample?.scheme ?? 'systematic'))
+    // nativeForOperation: on CUDA the views read after this call (the diagnostics', a checkpoint's)
+    // must be refreshed from the device.
+    return callNative(() => fused.handle.advance(s.nativeForOperation(), params, true, resample?.essFraction ?? null, resample?.scheme ?? 'systematic'))
   } catch (e) {
     if (isJarzynError(e) && e.code === 'ERR_JARZYN_ALL_WALKERS_INVALID') {
       throw diverged(k, "every walker's energy or gradient (non-finite U or grad U at all walkers)")
