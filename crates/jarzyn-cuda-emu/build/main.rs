@@ -1,13 +1,14 @@
 //! Builds the CPU emulator of jarzyn's CUDA kernels.
 //!
-//! 1. `jarzyn_core::cuda::kernel_source()` (the generated `#define` prelude + kernels.cu) is written
+//! 1. `jarzyn_core::cuda::kernel_source()` (the generated `#define` prelude + the kernels) is written
 //!    to OUT_DIR/kernels_full.cu. Cargo reruns this script whenever jarzyn-core changes, so new or
 //!    edited kernels are picked up with no change here.
 //! 2. The source is run through the C++ preprocessor after cuda/cuda_shim.h (with `JZ_EMU_SCAN`,
 //!    which marks `__global__`), and the preprocessed text is parsed: every
 //!    `extern "C" __global__ void NAME(PARAMS) { ... }`, every function definition and whether it
-//!    reaches `__syncthreads` (directly or through the functions it calls), and the typedefs.
-//! 3. For each kernel: a C++ wrapper `extern "C" void emu_NAME(unsigned gx, unsigned gy,
+//!    reaches `__syncthreads` (directly or through the functions it calls), and the typedefs
+//!    (`scan.rs` over the tokens of `tokens.rs`; parameter types in `params.rs`).
+//! 3. For each kernel (`codegen.rs`): a C++ wrapper `extern "C" void emu_NAME(unsigned gx, unsigned gy,
 //!    unsigned bx, PARAMS)` that runs the grid through cuda/emu_runtime.cpp, and a Rust
 //!    declaration plus an `unsafe fn NAME(grid: Grid, ...)` that calls it and turns recorded errors
 //!    into panics (OUT_DIR/kernels.rs). A parameter type with no Rust equivalent fails the build.

@@ -4,7 +4,7 @@
 //! kernels directly through `jarzyn_cuda_emu::kernels`. Without the `cuda` feature only the
 //! latter build.
 //! - emulator: the emulator itself, on its own test kernels (cuda/selftest.cu);
-//! - rng: jz_philox, jz_box_muller, jz_normals against philox.rs and normal.rs, bit for bit;
+//! - rng: jz_philox, jz_box_muller, jz_normals against philox.rs and normal/, bit for bit;
 //! - sampler: DeviceWalkers' moves and observations (tiled and row kernels) against
 //!   jarzyn_core::CpuWalkers, bit for bit, with resampling and re-initialisation; thread orders on
 //!   direct launches of jz_move / jz_observe;

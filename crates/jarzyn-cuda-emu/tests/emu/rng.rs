@@ -1,4 +1,4 @@
-//! jz_philox, jz_box_muller and jz_normals against philox.rs and normal.rs, bit for bit.
+//! jz_philox, jz_box_muller and jz_normals against philox.rs and normal/, bit for bit.
 
 use crate::common::{first_diff_f32, Rng};
 use jarzyn_core::normal::{box_muller, fill_normals};
