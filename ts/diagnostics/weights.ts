@@ -109,36 +109,42 @@ export function cessAndEssOfUpdate(before: ArrayLike<number>, after: ArrayLike<n
   return cessAndEss(before, after, false)
 }
 
+/**
+ * `f(a, d)` for every walker with weight before the step: its log-weight `a` and its increment `d`
+ * (`X` holds the increments, or the log-weights after the step when `increments` is false; `d` may
+ * be -Infinity or NaN for a walker the step killed).
+ */
+function eachStep(A: ArrayLike<number>, X: ArrayLike<number>, increments: boolean, f: (a: number, d: number) => void): void {
+  for (let i = 0; i < A.length; i++) {
+    const a = A[i]
+    if (finite(a)) f(a, increments ? X[i] : X[i] - a)
+  }
+}
+
 function cessAndEss(A: ArrayLike<number>, X: ArrayLike<number>, increments: boolean): { cess: number; ess: number } {
   const n = A.length
   let mA = -Infinity
   let md = -Infinity
-  for (let i = 0; i < n; i++) {
-    const a = A[i]
-    if (!finite(a)) continue
+  eachStep(A, X, increments, (a, d) => {
     if (a > mA) mA = a
-    const d = increments ? X[i] : X[i] - a
     if (d > md && d < Infinity) md = d
-  }
+  })
   // No weight before, or none left after the step.
   if (mA === -Infinity || md === -Infinity) return { cess: 0, ess: effectiveSampleSize(increments ? sumOf(A, X) : X) }
   let s0 = 0
   let s1 = 0
   let s2 = 0
   let s3 = 0
-  for (let i = 0; i < n; i++) {
-    const a = A[i]
-    if (!finite(a)) continue
+  eachStep(A, X, increments, (a, d) => {
     const W = Math.exp(a - mA)
     s0 += W
-    const d = increments ? X[i] : X[i] - a
-    if (!finite(d)) continue
+    if (!finite(d)) return
     const r = Math.exp(d - md)
     const Wr = W * r
     s1 += Wr
     s2 += Wr * r
     s3 += Wr * Wr
-  }
+  })
   if (!(s1 > 1e-250 && s2 > 1e-250 && s3 > 1e-250)) {
     return { cess: cessLogSpace(A, X, increments, mA), ess: effectiveSampleSize(increments ? sumOf(A, X) : X) }
   }
@@ -159,29 +165,23 @@ function cessLogSpace(A: ArrayLike<number>, X: ArrayLike<number>, increments: bo
   const n = A.length
   let mb = -Infinity
   let mc = -Infinity
-  for (let i = 0; i < n; i++) {
-    const a = A[i]
-    if (!finite(a)) continue
-    const d = increments ? X[i] : X[i] - a
-    if (!finite(d)) continue
+  eachStep(A, X, increments, (a, d) => {
+    if (!finite(d)) return
     if (a + d > mb) mb = a + d
     if (a + 2 * d > mc) mc = a + 2 * d
-  }
+  })
   // A + d or A + 2d beyond float64 (increments near 1e308): no log-space answer; the fast path's
   // sums were not small then, so this is only reached for inputs near overflow.
   if (!(finite(mb) && finite(mc))) return 0
   let sA = 0
   let sb = 0
   let sc = 0
-  for (let i = 0; i < n; i++) {
-    const a = A[i]
-    if (!finite(a)) continue
+  eachStep(A, X, increments, (a, d) => {
     sA += Math.exp(a - mA)
-    const d = increments ? X[i] : X[i] - a
-    if (!finite(d)) continue
+    if (!finite(d)) return
     sb += Math.exp(a + d - mb)
     sc += Math.exp(a + 2 * d - mc)
-  }
+  })
   return clampCess(Math.exp(Math.log(n) + 2 * (mb + Math.log(sb)) - (mA + Math.log(sA)) - (mc + Math.log(sc))), n)
 }
 

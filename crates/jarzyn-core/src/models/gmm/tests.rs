@@ -1,7 +1,7 @@
 //! Tests of the mixture: exact log Z and weights, gradients against finite differences, thread-count
 //! invariance, the law of exact samples, the fused walker gradient.
 
-use super::*;
+use super::model::*;
 
 fn pool(t: usize) -> rayon::ThreadPool {
   rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()
