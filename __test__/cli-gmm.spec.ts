@@ -1,5 +1,5 @@
 /**
- * The `jarzyn gmm` command, run as a user runs it: `node dist/experiments/cli/main.js gmm ...` (build first).
+ * The `jarzyn gmm` command, run as a user runs it: `node dist/cli/main.js gmm ...` (build first).
  * Small configurations; stdout, stderr, exit codes and the report folder are checked.
  */
 import { spawn } from 'node:child_process'
@@ -12,7 +12,7 @@ import test from 'ava'
 import { cudaStatus } from '../ts/index'
 import { tempDir } from './train-helpers'
 
-const MAIN = join(__dirname, '..', 'dist', 'experiments', 'cli', 'main.js')
+const MAIN = join(__dirname, '..', 'dist', 'cli', 'main.js')
 const SMALL = ['--dim', '5', '--data', '500', '--walkers', '500', '--iterations', '200', '--threads', '2']
 const JSON_KEYS = ['method', 'weights', 'dataWeights', 'klExact', 'klEstimate', 'resamplings', 'iterations', 'seconds']
 

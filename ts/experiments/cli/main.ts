@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The `jarzyn` command.
  * @module
@@ -44,7 +43,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
+/** Run the command line of this process and set its exit code (the `jarzyn` bin, ts/cli/main.ts). */
+export function runCli(): void {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code
