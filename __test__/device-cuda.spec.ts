@@ -296,10 +296,10 @@ gpuTest(`positions written between move() and observe() are dropped (the device 
   assertSameBits(t, dev.positions, moved, 'positions')
 })
 
-gpuTest(`Trainer with the native Gaussian mixture (on the device): the CPU run's parameters, walkers, log-weights and stats`, async (t) => {
+for (const backwardKernel of ['next', 'current'] as const) gpuTest(`Trainer with the native Gaussian mixture (on the device, backward kernel '${backwardKernel}'): the CPU run's parameters, walkers, log-weights and stats`, async (t) => {
   const g = smallGmm({ dim: 3, n: 300 })
   // On a GPU without resampling: a resampling decision flipped by round-off would end the comparison.
-  const opts = { walkers: 300, resample: false as const }
+  const opts = { walkers: 300, resample: false as const, backwardKernel }
   const cpu = new Trainer(gmmTrainerOptions(g, { ...opts, device: 'cpu' }))
   const dev = new Trainer(gmmTrainerOptions(g, { ...opts, device: 'cuda' }))
   t.is(dev.device, 'cuda')
@@ -325,6 +325,7 @@ gpuTest(`Trainer with a JavaScript energy (views written, observe()), noise init
   // round-off boundary; the others are compared to 1e-6.
   const runs: [string, (device: 'cpu' | 'cuda') => Trainer][] = [
     ['js energy, noise + burn-in', (device) => new Trainer({ energy: new JsGaussianEnergy(2, [0.5, -0.5]), data: g.data, walkers: 160, stepSize: 0.05, seed: 5, threads: 2, init: 'noise', burnIn: 3, optimizer: { type: 'sgd', lr: 0.05 }, device })],
+    ["js energy, backward kernel 'current'", (device) => new Trainer({ energy: new JsGaussianEnergy(2, [0.5, -0.5]), data: g.data, walkers: 160, stepSize: 0.05, seed: 5, threads: 2, backwardKernel: 'current', resample: false, optimizer: { type: 'sgd', lr: 0.05 }, device })],
     ['pcd', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, method: 'pcd', device }))],
     ['cd', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, method: 'cd', cdReset: 3, device }))],
     ['mini-batch', (device) => new Trainer(gmmTrainerOptions(g, { walkers: 160, minibatch: { batches: 4, mcmcSteps: 2 }, device, resample: false as const }))],
@@ -341,10 +342,10 @@ gpuTest(`Trainer with a JavaScript energy (views written, observe()), noise init
   }
 })
 
-gpuTest(`weight diagnostics on the device: the views read between the native mixture's iterations are fresh, and k-hat and CESS match the CPU's`, async (t) => {
+for (const backwardKernel of ['next', 'current'] as const) gpuTest(`weight diagnostics on the device (backward kernel '${backwardKernel}'): the views read between the native mixture's iterations are fresh, and k-hat and CESS match the CPU's`, async (t) => {
   const g = smallGmm({ dim: 3, n: 300 })
   // No resampling: a decision flipped by round-off would end the comparison.
-  const opts = { walkers: 300, resample: false as const, diagnosticsEvery: 1 }
+  const opts = { walkers: 300, resample: false as const, diagnosticsEvery: 1, backwardKernel }
   const cpu = new Trainer(gmmTrainerOptions(g, { ...opts, device: 'cpu' }))
   const dev = new Trainer(gmmTrainerOptions(g, { ...opts, device: 'cuda' }))
   t.is(dev.device, 'cuda')

@@ -1,9 +1,9 @@
 /**
  * The live view (ts/experiments/live/): the server listens on loopback only, refuses other hosts,
  * and speaks well-formed server-sent events; the page is self-contained. Then `jarzyn gmm --live`
- * in headless Chromium (puppeteer-core driving the system's browser: `apt-get install chromium`;
- * skipped with a message where none is found): the page fills every plot as the run goes, and a
- * screenshot is saved.
+ * and `jarzyn mnist --live` in headless Chromium (puppeteer-core driving the system's browser:
+ * `apt-get install chromium`; skipped with a message where none is found): the page fills every
+ * plot as the run goes, and a screenshot is saved.
  */
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -254,13 +254,60 @@ const CHROMIUM_CANDIDATES = process.env.JARZYN_CHROMIUM
   ? [process.env.JARZYN_CHROMIUM]
   : ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable']
 const CHROMIUM = CHROMIUM_CANDIDATES.find((p) => existsSync(p))
-const MAIN = join(__dirname, '..', 'dist', 'experiments', 'cli', 'main.js')
+const MAIN = join(__dirname, '..', 'dist', 'cli', 'main.js')
 const BROWSER_TEST = 'live page in headless Chromium: `jarzyn gmm --live-keep` fills every plot and the walkers picture during the run'
+const MNIST_BROWSER_TEST = 'live page in headless Chromium: `jarzyn mnist --live-keep` fills the masses, weights and log Z plots and shows each method\'s walkers as images'
+
+type T = import('ava').ExecutionContext
+
+/** Headless Chromium with one page that records requests to other origins and script errors. */
+async function openBrowser(t: T) {
+  const { default: puppeteer } = await import('puppeteer-core')
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM!, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] })
+  t.teardown(() => browser.close())
+  const page = await browser.newPage()
+  await page.setViewport({ width: 1260, height: 1000 })
+  const foreign: string[] = []
+  const errors: string[] = []
+  let origin = ''
+  page.on('request', (r) => {
+    if (origin && !r.url().startsWith(origin) && !r.url().startsWith('data:')) foreign.push(r.url())
+  })
+  page.on('pageerror', (e) => errors.push(String(e)))
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text())
+  })
+  return { page, foreign, errors, setOrigin: (o: string) => (origin = o) }
+}
+
+/** `jarzyn ARGS` (the bin as npm links it), resolved once it prints its live address; killed at teardown. */
+async function startLiveCli(t: T, args: string[]) {
+  const cli = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const run = { cli, stdout: '', stderr: '', url: '', exited: new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code))) }
+  cli.stdout.setEncoding('utf8').on('data', (c: string) => (run.stdout += c))
+  t.teardown(() => {
+    if (cli.exitCode === null) cli.kill('SIGKILL')
+  })
+  run.url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no live URL on stderr: ${run.stderr}`)), 30_000)
+    cli.stderr.setEncoding('utf8').on('data', (c: string) => {
+      run.stderr += c
+      const m = /live: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(run.stderr)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1])
+      }
+    })
+    cli.on('exit', () => reject(new Error(`jarzyn ${args[0]} exited: ${run.stderr}`)))
+  })
+  return run
+}
 
 if (!CHROMIUM) {
   const msg = `no Chromium found (looked for ${CHROMIUM_CANDIDATES.join(', ')}; set JARZYN_CHROMIUM or run \`apt-get install -y chromium\`)`
   console.log(`live.spec: skipping the browser test: ${msg}`)
   test.skip(`${BROWSER_TEST} (skipped: ${msg})`, () => {})
+  test.skip(`${MNIST_BROWSER_TEST} (skipped: ${msg})`, () => {})
 } else {
   test.serial(BROWSER_TEST, async (t) => {
     t.timeout(180_000)
@@ -268,41 +315,11 @@ if (!CHROMIUM) {
     const dir = mkdtempSync(join(tmpdir(), 'jarzyn-live-'))
     const out = join(dir, 'report')
     t.teardown(() => rmSync(out, { recursive: true, force: true }))
-    const { default: puppeteer } = await import('puppeteer-core')
-    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] })
-    t.teardown(() => browser.close())
+    const { page, foreign, errors, setOrigin } = await openBrowser(t)
     const args = ['gmm', '--method', 'all', '--dim', '10', '--walkers', '3000', '--data', '3000', '--iterations', '3000', '--threads', '1', '--resample', 'systematic:0.9', '--quiet', '--live-keep', '--out', out]
-    const cli = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stderr = ''
-    let stdout = ''
-    cli.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c))
-    const exited = new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code)))
-    t.teardown(() => {
-      if (cli.exitCode === null) cli.kill('SIGKILL')
-    })
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no live URL on stderr: ${stderr}`)), 30_000)
-      cli.stderr.setEncoding('utf8').on('data', (c: string) => {
-        stderr += c
-        const m = /live: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stderr)
-        if (m) {
-          clearTimeout(timer)
-          resolve(m[1])
-        }
-      })
-      cli.on('exit', () => reject(new Error(`jarzyn gmm exited: ${stderr}`)))
-    })
-    const page = await browser.newPage()
-    await page.setViewport({ width: 1260, height: 1000 })
-    const foreign: string[] = []
-    const errors: string[] = []
-    page.on('request', (r) => {
-      if (!r.url().startsWith(url) && !r.url().startsWith('data:')) foreign.push(r.url())
-    })
-    page.on('pageerror', (e) => errors.push(String(e)))
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text())
-    })
+    const run = await startLiveCli(t, args)
+    const { cli, exited, url } = run
+    setOrigin(url)
     await page.goto(url)
     // N = 300 Jarzynski iterations arrived while the run goes on (the page's state is window.__live).
     const N = 300
@@ -373,11 +390,53 @@ if (!CHROMIUM) {
 
     // Ctrl-C ends `--live-keep`; the report has the diagnostics too.
     cli.kill('SIGINT')
-    t.is(await exited, 0, stderr)
-    t.regex(stdout, /Jarzynski/)
-    t.regex(stderr, /serving the final state/)
+    t.is(await exited, 0, run.stderr)
+    t.regex(run.stdout, /Jarzynski/)
+    t.regex(run.stderr, /serving the final state/)
     const csv = readFileSync(join(out, 'series.csv'), 'utf8').split('\n')
     t.true(csv[0].endsWith(',khat,cess_fraction'))
     t.true(existsSync(join(out, 'khat.svg')))
+  })
+  test.serial(MNIST_BROWSER_TEST, async (t) => {
+    t.timeout(180_000)
+    const dir = mkdtempSync(join(tmpdir(), 'jarzyn-live-mnist-'))
+    const { page, foreign, errors, setOrigin } = await openBrowser(t)
+    const run = await startLiveCli(t, ['mnist', '--preset', 'smoke', '--method', 'all', '--quiet', '--live-keep'])
+    setOrigin(run.url)
+    await page.goto(run.url)
+    // The whole smoke run (three methods), whose final state --live-keep keeps serving.
+    await page.waitForFunction('window.__live.ended && !window.__live.drawPending', { timeout: 150_000, polling: 200 })
+    const shot = join(dir, 'live-page-mnist.png')
+    await page.screenshot({ path: shot, fullPage: true })
+    console.log(`live.spec: screenshot of the MNIST live page: ${shot}`)
+    const panels = (await page.evaluate(`Array.from(document.querySelectorAll('figure.panel[data-kind="lines"]')).map((fig) => ({
+      id: fig.getAttribute('data-panel'),
+      paths: Array.from(fig.querySelectorAll('path[data-series]')).map((p) => ({ series: p.getAttribute('data-series'), points: Number(p.getAttribute('data-points')) })),
+    }))`)) as { id: string; paths: { series: string; points: number }[] }[]
+    t.deepEqual(panels.map((p) => p.id), ['mass', 'weights', 'logz'])
+    const points = Object.fromEntries(panels.flatMap((p) => p.paths.map((x) => [x.series, x.points])))
+    // 20 updates measured every 5: 4 points per method and digit; the data's masses are two-point lines.
+    for (const m of ['jarzynski', 'pcd', 'cd']) for (const d of [2, 3, 6]) t.is(points[`mass.${m}.${d}`], 4, `mass.${m}.${d}`)
+    for (const d of [2, 3, 6]) t.is(points[`mass.data.${d}`], 2)
+    for (const id of ['ess', 'khat', 'logz', 'ce']) t.is(points[id], 4, id)
+    // Each method's walkers: a decoded PNG of 48 digits in 12 columns (4 rows).
+    for (const m of ['jarzynski', 'pcd', 'cd']) {
+      const img = (await page.evaluate(`(() => {
+        const i = document.querySelector('figure.panel[data-panel="walkers.${m}"] img')
+        return i ? { complete: i.complete, w: i.naturalWidth, h: i.naturalHeight, src: i.getAttribute('src').slice(0, 22) } : null
+      })()`)) as { complete: boolean; w: number; h: number; src: string } | null
+      if (!img) {
+        t.fail(`${m}: no walkers image`)
+        continue
+      }
+      t.true(img.complete && img.w > 0 && img.h > 0, `${m}: image decoded (${img.w}x${img.h})`)
+      t.is(img.src, 'data:image/png;base64,')
+      t.true(img.w > 2 * img.h, `${m}: 12 columns by 4 rows (${img.w}x${img.h})`)
+    }
+    t.deepEqual(foreign, [], 'the page loads nothing from elsewhere')
+    t.deepEqual(errors, [], 'no script errors')
+    run.cli.kill('SIGINT')
+    t.is(await run.exited, 0, run.stderr)
+    t.is(run.stdout.trim().split('\n').length, 5, 'the table: a header, one line per method and a note')
   })
 }

@@ -261,3 +261,33 @@ test.serial('TfEnergy from a hand-written function: analytic gradients, [n, 1] o
     code: 'ERR_JARZYN_INVALID_OPTION',
   })
 })
+
+test.serial('cnnEnergy with a base and zeroOutput: U_theta0 is the base, the base parameters train, the penalty takes the network only', async (t) => {
+  const { tf } = await initTensorflow({ backend: 'wasm' })
+  const side = 6
+  const c = tf.variable(tf.tensor1d([0.25]))
+  // U_base = |x|^2 / 2 + c: a Gaussian with a learnable offset.
+  const base = { energy: (x: TF.Tensor2D) => tf.add(tf.mul(tf.sum(tf.square(x), 1), 0.5), c) as TF.Tensor1D, parameters: [{ name: 'base/c', variable: c, group: 'base' }] }
+  const e = cnnEnergy({ height: side, width: side, conv: [4], dense: [8], seed: 3, base, zeroOutput: true, penalty: 0.1 })
+  try {
+    const x = gridArray(5 * side * side, 7)
+    const u = e.energies(x)
+    for (let j = 0; j < 5; j++) {
+      let q = 0
+      for (let a = 0; a < side * side; a++) q += 0.5 * x[j * side * side + a] ** 2
+      t.true(Math.abs(u[j] - (q + 0.25)) < 1e-5 * (1 + q), `U_theta0 = base at point ${j}: ${u[j]} vs ${q + 0.25}`)
+    }
+    const info = e.parameters()
+    t.is(info[info.length - 1].name, 'base/c', 'base parameters come last')
+    // d/dc [mean_j U(data_j) - sum_i p_i U(X_i)] = 1 - 1 = 0; the penalty on the network (0 at theta_0)
+    // adds nothing: a penalty on the whole U (about 10 here) would give 2 c (mean U).
+    const data = x.subarray(0, 3 * side * side)
+    const walkers = x.subarray(3 * side * side)
+    const g = e.surrogateGrad(data, walkers, Float64Array.of(0.5, 0.5))
+    t.true(Math.abs(g.grad[g.grad.length - 1]) < 1e-6, `d/dc = ${g.grad[g.grad.length - 1]}`)
+  } finally {
+    e.dispose()
+  }
+  t.throws(() => cnnEnergy({ height: 4, width: 4, base: { energy: 1 } as never }), { code: 'ERR_JARZYN_INVALID_OPTION' })
+  t.throws(() => cnnEnergy({ height: 4, width: 4, zeroOutput: 'yes' as never }), { code: 'ERR_JARZYN_INVALID_OPTION' })
+})

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: speed of the normal generator, copy bandwidth, walker-steps per second of the
  * sampler against a bandwidth + normals model, resident memory over 10^5 steps, training steps, the
- * TensorFlow.js backends side by side, the Gaussian-mixture run and the GPU section.
+ * TensorFlow.js backends side by side, the Gaussian-mixture run, the exact backward kernels' ESS per
+ * second and the GPU section.
  *
  * stdout: human-readable tables, then one JSON line with every figure (last line).
  * stderr: progress.
@@ -26,6 +27,7 @@ import {
   type ModelInputs,
   type StepResult,
 } from './sampler'
+import { backwardKernelJson, backwardKernelLines, benchBackwardKernels } from './backward-kernel'
 import { benchGpu, gpuLines } from './gpu'
 import { benchTfBackends, tfBackendJson, tfBackendLines } from './tf-backends'
 import { benchGmmRun, benchMlpStep } from './training'
@@ -94,6 +96,9 @@ async function main(): Promise<void> {
   const gmmIterations = quick ? 500 : 8000
   progress(`Gaussian-mixture experiment: d = 50, N = n = 10^4, ${gmmIterations} iterations per method`)
   const gmm = await benchGmmRun({ methods: ['jarzynski', 'pcd', 'cd'], iterations: gmmIterations, threads: all })
+
+  // 6b. Exact backward kernels (issue 20): ESS per second of 'next' and 'current'.
+  const kernels = benchBackwardKernels({ quick, threads: all, progress })
 
   // 7. GPU (issue 10): the core's CUDA benchmark when a GPU is usable, else the reason.
   progress('GPU: CUDA benchmark (skipped without a usable GPU)')
@@ -233,6 +238,8 @@ async function main(): Promise<void> {
   )
   out.push(`Speed-up over the authors' 172 ms per iteration: ${(172 / gmm[0].msPerIteration).toFixed(0)}x (Jarzynski)`)
   out.push('')
+  out.push(...backwardKernelLines(kernels))
+  out.push('')
   out.push(...gpuLines(gpu))
   const misses = steps.filter((r) => !r.pass)
   out.push('')
@@ -242,7 +249,8 @@ async function main(): Promise<void> {
       ` sampler model ${steps.length - misses.length}/${steps.length} PASS` +
       (misses.length ? ` (MISS: ${misses.map((r) => `N=${r.walkers.toExponential(0)} d=${r.dim} T=${r.threads} ${r.weighted ? 'J' : 'PCD'} ${r.ratio.toFixed(2)}x`).join(', ')})` : '') +
       `; RSS sampler ${mem.pass ? 'PASS' : 'MISS'} (${(100 * mem.relativeGrowth).toFixed(2)} %), TF.js ${tfMem.pass ? 'PASS' : 'MISS'} (${(100 * tfMem.relativeGrowth).toFixed(2)} %)` +
-      `; J/PCD (MLP) ${mlp.ratio.toFixed(3)}; sampler share ${(100 * mj.samplerShare).toFixed(2)} %; GMM Jarzynski ${gmm[0].seconds.toFixed(1)} s; ${(now() - t0).toFixed(0)} s`,
+      `; J/PCD (MLP) ${mlp.ratio.toFixed(3)}; sampler share ${(100 * mj.samplerShare).toFixed(2)} %; GMM Jarzynski ${gmm[0].seconds.toFixed(1)} s` +
+      `; backward kernel 'current'/'next' ESS per second: GMM ${kernels.gmm.essPerSecondRatio.toFixed(2)}x, moving Gaussian ${kernels.gaussian.map((c) => c.essPerSecondRatio.toFixed(2)).join('/')}x; ${(now() - t0).toFixed(0)} s`,
   )
   process.stdout.write(out.join('\n') + '\n')
 
@@ -320,6 +328,7 @@ async function main(): Promise<void> {
     },
     tfBackends: tfBackendJson(tfBackends),
     gmm: gmm.map((r) => ({ ...r, seconds: r4(r.seconds), msPerIteration: r4(r.msPerIteration) })),
+    backwardKernels: backwardKernelJson(kernels),
     gpu,
     seconds: r4(now() - t0),
   }

@@ -31,15 +31,21 @@ export declare class NativeGmm {
   walkerParamGrad(sampler: NativeSampler): NativeParamGrad
   /**
    * One training iteration's look at theta_k, in one call: the data and walker sides of the
-   * surrogate-loss gradient, the walkers' weight summary, and the exact log Z.
+   * surrogate-loss gradient, the walkers' weight summary, and the exact log Z. With `moveFirst`
+   * (the backward kernel at theta_k), first a ULA move with grad U_k and the observation at
+   * theta_k (the MALA log-ratio; it folds the walker side in), so that everything is read from
+   * the weights after that step.
    */
-  gradient(sampler: NativeSampler, data: Float32Array): NativeGradient
+  gradient(sampler: NativeSampler, data: Float32Array, moveFirst: boolean): NativeGradient
   /**
    * The rest of a training iteration, in one call: theta_{k+1} = `params`, a ULA move (unless
-   * `moveWalkers` is false: the mini-batch variant's reweighting), the observation, and a
-   * resampling when ESS < essFraction N (`essFraction` null: never).
+   * `moveWalkers` is false: the walkers were moved by `gradient`, or not at all, and the
+   * observation adds the annealed-importance increment U_k - U_{k+1}), the observation (folding
+   * the next iteration's walker-weighted gradient in when `fold`; the backward kernel at theta_k
+   * reads its gradient after another move, so it passes false), and a resampling when
+   * ESS < essFraction N (`essFraction` null: never).
    */
-  advance(sampler: NativeSampler, params: Float64Array, moveWalkers: boolean, essFraction: number | undefined | null, schemeName: string): NativeAdvance
+  advance(sampler: NativeSampler, params: Float64Array, moveWalkers: boolean, fold: boolean, essFraction: number | undefined | null, schemeName: string): NativeAdvance
   /** Exact samples into `out` (n x d); returns each sample's component. */
   sample(out: Float32Array, seedValue: bigint, step: number, stratified: boolean): Uint32Array
   /** Exact samples into the sampler's positions (a fresh start of a weighted run). */
@@ -90,6 +96,8 @@ export declare class NativeSampler {
   resample(schemeName: string): Uint32Array
   maybeResample(essFraction: number, schemeName: string): boolean
   setStepSize(h: number): void
+  /** The moves' noise standard deviation, or null for sqrt(2h) (the exact weights' assumption). */
+  setNoiseStd(std?: number | undefined | null): void
   /** Forget the weights and the last observation (walkers now count as exact samples). */
   reinitialize(): void
   /** [steps, resamplings, invalidTotal, logNormAbsorbed, observed (0/1)]. */
@@ -171,6 +179,8 @@ export interface NativeGradient {
   meanWalkerEnergy: number
   summary: NativeWeightSummary
   logZ: number
+  /** With `moveFirst`: what the observation at theta_k after the move found; else null. */
+  report?: NativeObserveReport
 }
 
 /** Counts of an observation. */

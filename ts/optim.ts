@@ -47,6 +47,14 @@ export type Schedule =
       floor?: number
     }
   | {
+      /** Linear decay from 1 to `floor` over `iterations`, then `floor` (the paper's image runs, to 0). */
+      type: 'linear'
+      /** Iterations of the decay (integer >= 1). */
+      iterations: number
+      /** Final multiplier in [0, 1] (default 0). */
+      floor?: number
+    }
+  | {
       /** Linear warm-up: multiplier `min(1, (k + 1) / iterations)`. */
       type: 'warmup'
       /** Iterations until the full rate (integer >= 1). */
@@ -69,6 +77,11 @@ export interface OptimizerOptions {
   eps?: number
   /** Learning-rate schedule (default constant). */
   schedule?: Schedule
+  /**
+   * Clip the gradient to this Euclidean norm (over all parameters) before the step, when it is
+   * longer (default: no clipping; the paper's image runs use 1).
+   */
+  clip?: number
 }
 
 /** The multiplier a schedule gives at `iteration` (0-based). */
@@ -85,6 +98,10 @@ export function scheduleFactor(s: Schedule | undefined, iteration: number): numb
       const floor = s.floor ?? 0
       const t = Math.min(iteration / s.iterations, 1)
       return floor + (1 - floor) * 0.5 * (1 + Math.cos(Math.PI * t))
+    }
+    case 'linear': {
+      const floor = s.floor ?? 0
+      return floor + (1 - floor) * Math.max(0, 1 - iteration / s.iterations)
     }
     case 'warmup':
       return Math.min(1, (iteration + 1) / s.iterations)
@@ -105,6 +122,7 @@ function checkSchedule(s: unknown): Schedule | undefined {
       numberOption('schedule.rate', o.rate, 0, Number.MAX_VALUE, true)
       return o
     case 'cosine':
+    case 'linear':
       intOption('schedule.iterations', o.iterations, 1, Number.MAX_SAFE_INTEGER)
       if (o.floor !== undefined) numberOption('schedule.floor', o.floor, 0, 1, false)
       return o
@@ -122,7 +140,8 @@ function checkSchedule(s: unknown): Schedule | undefined {
  * @internal
  */
 export function checkOptimizerOptions(options: OptimizerOptions, groups: readonly string[]): void {
-  knownKeys('optimizer', options, ['type', 'lr', 'groups', 'momentum', 'betas', 'eps', 'schedule'])
+  knownKeys('optimizer', options, ['type', 'lr', 'groups', 'momentum', 'betas', 'eps', 'schedule', 'clip'])
+  if (options.clip !== undefined) numberOption('optimizer.clip', options.clip, 0, Number.MAX_VALUE, true)
   if (options.type !== 'sgd' && options.type !== 'adam') {
     throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `optimizer type must be 'sgd' or 'adam', got ${String(options.type)}`)
   }
@@ -185,6 +204,13 @@ export class Optimizer {
   /** Apply one update in place. */
   step(params: Float64Array, grad: Float64Array): void {
     const f = scheduleFactor(this.options.schedule, this.#t)
+    if (this.options.clip !== undefined) {
+      let n2 = 0
+      for (let i = 0; i < grad.length; i++) n2 += grad[i] * grad[i]
+      const norm = Math.sqrt(n2)
+      // Scaling the gradient by c: SGD's step scales by c; Adam's moments see the clipped gradient.
+      if (norm > this.options.clip) grad = grad.map((g) => (g * this.options.clip!) / norm)
+    }
     this.#t++
     const lr = this.#lr
     if (this.options.type === 'sgd') {

@@ -35,6 +35,13 @@ export interface SamplerOptions {
    */
   weighted?: boolean
   /**
+   * Standard deviation of each move's Gaussian noise, when it should NOT be sqrt(2h). The
+   * Jarzynski weights (and log Z) assume sqrt(2h): with any other noise they are not exact. It
+   * exists to reproduce the authors' image code (h = 5e-5, noise std 1e-4); leave it undefined
+   * otherwise. {@link Sampler.exactWeights} tells which.
+   */
+  noiseStd?: number
+  /**
    * Where the walkers run (default `'cpu'`):
    * - `'cpu'`: the Rust core's thread pool.
    * - `'cuda'`: an NVIDIA GPU through the CUDA backend. When it cannot run here (no driver, no

@@ -12,6 +12,7 @@ import { defaultThreads } from './threads'
 import { callNative, jarzynError } from './errors'
 import type { Energy } from './energy'
 import type { Profiler } from './profiler'
+import type { TrainerOptions } from './train/options' // for doc links
 import { intOption, knownKeys, numberOption, typedArray, describe } from './validate'
 import {
   CUDA_AUTO_MIN_ELEMENTS,
@@ -24,7 +25,7 @@ import {
   type ResolvedDevice,
 } from './device'
 
-const SAMPLER_KEYS = ['walkers', 'dim', 'stepSize', 'seed', 'threads', 'weighted', 'device'] as const
+const SAMPLER_KEYS = ['walkers', 'dim', 'stepSize', 'noiseStd', 'seed', 'threads', 'weighted', 'device'] as const
 
 /** The views, by the index the native side uses. */
 const VIEW = { positions: 0, gradients: 1, energies: 2, logWeights: 3 } as const
@@ -52,6 +53,33 @@ type ViewName = keyof typeof VIEW
  * }
  * console.log('log Z_k / Z_0 ~', s.logNormalizerRatio())
  * ```
+ *
+ * That loop is the paper's weighting, whose backward kernel is the ULA kernel at theta_{k+1}:
+ * A += alpha_k(X_k, X_{k+1}) - alpha_{k+1}(X_{k+1}, X_k). The ULA kernel at theta_k is an exact
+ * backward kernel too (the derivation: {@link TrainerOptions.backwardKernel}); it splits each
+ * increment into a MALA log-ratio at fixed theta_k and an annealed-importance term,
+ * A += [alpha_k(X_k, X_{k+1}) - alpha_k(X_{k+1}, X_k)] + [U_k(X_{k+1}) - U_{k+1}(X_{k+1})], and
+ * costs one more evaluation of U and grad U per iteration. The sampler needs nothing new for it:
+ * an observation after a move at unchanged parameters adds the first bracket, and an observation
+ * with no move in between adds U_old - U_new, the second. Observe twice:
+ *
+ * @example
+ * ```ts
+ * // The backward kernel at theta_k ('current'): same start as above, then
+ * for (let k = 0; k < 1000; k++) {
+ *   s.move()                                  // ULA step with grad U_k
+ *   s.observe(energy(s.positions), grad(s.positions))   // U_k, grad U_k at X_{k+1}: the MALA term
+ *   const p = s.normalizedWeights()          // still weights for rho_theta_k, at the moved walkers
+ *   updateParameters(p)                       // theta_k -> theta_{k+1}
+ *   s.observe(energy(s.positions), grad(s.positions))   // U_{k+1}, grad U_{k+1}, no move: the AIS term
+ *   s.maybeResample({ essFraction: 0.5, scheme: 'systematic' })
+ * }
+ * ```
+ *
+ * The second observation's gradient is the one the next `move()` uses. Both weightings estimate
+ * E_theta[f] and log Z_theta exactly; which has the larger effective sample size per second depends
+ * on how fast theta changes (the README's "Exact backward kernels" has measurements).
+ * `Trainer` does either with its `backwardKernel` option.
  *
  * Memory: {@link Sampler.positions}, {@link Sampler.logWeights}, {@link Sampler.energies} and
  * {@link Sampler.gradients} are views of native memory, made once. Writes from JavaScript are seen
@@ -100,6 +128,7 @@ export class Sampler {
   #energies: Float32Array
   #logWeights: Float64Array
   #stepSize: number
+  #noiseStd: number | null = null
   #disposed = false
   #cuda: boolean
   #deviceInfo: CudaDeviceInfo | null
@@ -134,7 +163,9 @@ export class Sampler {
       else if (elements < CUDA_AUTO_MIN_ELEMENTS) autoReason = `device 'auto': walkers x dim = ${elements} is below ${CUDA_AUTO_MIN_ELEMENTS}, where the CPU is faster`
       else tryCuda = true
     }
+    const noiseStd = options.noiseStd === undefined ? null : numberOption('noiseStd', options.noiseStd, 0, Number.MAX_VALUE, false)
     this.#native = callNative(() => new native.NativeSampler(this.walkers, this.dim, this.#stepSize, this.seed, this.threads, this.weighted, tryCuda))
+    if (noiseStd !== null) this.noiseStd = noiseStd
     nativeSamplers.set(this, this.#native)
     this.device = callNative(() => this.#native.device) === 'cuda' ? 'cuda' : 'cpu'
     this.#cuda = this.device === 'cuda'
@@ -254,6 +285,27 @@ export class Sampler {
   get stepSize(): number {
     this.#live()
     return this.#stepSize
+  }
+
+  /**
+   * Standard deviation of each move's noise when decoupled from the step size (see
+   * {@link SamplerOptions.noiseStd}); null when it is sqrt(2h), as the exact weights assume.
+   */
+  get noiseStd(): number | null {
+    this.#live()
+    return this.#noiseStd
+  }
+
+  /** Decouple the noise from the step size (a number), or tie it back to sqrt(2h) (null). */
+  set noiseStd(std: number | null) {
+    const v = std === null ? null : numberOption('noiseStd', std, 0, Number.MAX_VALUE, false)
+    callNative(() => this.#live().setNoiseStd(v))
+    this.#noiseStd = v
+  }
+
+  /** Whether the log-weights are exact (the noise is sqrt(2h)); false after setting {@link Sampler.noiseStd}. */
+  get exactWeights(): boolean {
+    return this.noiseStd === null
   }
 
   /** Set the ULA step size h (> 0) for the next `move()`; throws ERR_JARZYN_INVALID_OPTION otherwise. */

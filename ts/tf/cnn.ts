@@ -47,8 +47,27 @@ export interface CnnEnergyOptions {
   activation?: Activation
   /** Seed of the initialisation (default 0). */
   seed?: number | bigint
-  /** Energy-squared penalty weight of the surrogate loss (default 0; the paper uses 0.01). */
+  /**
+   * Energy-squared penalty weight of the surrogate loss (default 0; the paper uses 0.01). With a
+   * `base` it penalises the network's output only.
+   */
   penalty?: number
+  /**
+   * A base energy added to the network's output: U(x) = network(x) + base(x). With `zeroOutput`,
+   * U_theta0 is the base alone, so a base whose samples and log Z are known (e.g. a Gaussian
+   * mixture) gives walkers that start as exact samples of rho_theta0 and an absolute log Z.
+   */
+  base?: CnnBase
+  /** Start the last layer at zero (default false: uniform like the others), so that the network outputs 0 at theta_0. */
+  zeroOutput?: boolean
+}
+
+/** A base energy of {@link cnnEnergy}: U_base(x) per point, and its learnable variables if any. */
+export interface CnnBase {
+  /** U_base at a batch of points, [n, dim] -> [n]. */
+  energy: (x: TF.Tensor2D) => TF.Tensor1D
+  /** Variables of the base that training updates (appended after the network's). */
+  parameters?: TfParameter[]
 }
 
 /** The paper's first layer: 5x5, stride 2, padding 4 (28x28 -> 16x16). */
@@ -95,7 +114,13 @@ export function cnnEnergy(options: CnnEnergyOptions): TfEnergy {
   if (typeof options !== 'object' || options === null) {
     throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `cnnEnergy options must be an object, got ${describe(options)}`)
   }
-  knownKeys('cnnEnergy', options, ['height', 'width', 'channels', 'conv', 'dense', 'activation', 'seed', 'penalty'])
+  knownKeys('cnnEnergy', options, ['height', 'width', 'channels', 'conv', 'dense', 'activation', 'seed', 'penalty', 'base', 'zeroOutput'])
+  if (options.base !== undefined && (typeof options.base !== 'object' || options.base === null || typeof options.base.energy !== 'function')) {
+    throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`base\` must be { energy, parameters? }, got ${describe(options.base)}`)
+  }
+  if (options.zeroOutput !== undefined && typeof options.zeroOutput !== 'boolean') {
+    throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`zeroOutput\` must be a boolean, got ${describe(options.zeroOutput)}`)
+  }
   const tf = loadTf()
   const height = intOption('height', options.height, 1, 2 ** 15)
   const width = intOption('width', options.width, 1, 2 ** 15)
@@ -109,8 +134,8 @@ export function cnnEnergy(options: CnnEnergyOptions): TfEnergy {
   const seed = seedBigInt(options.seed)
   const parameters: TfParameter[] = []
   let tag = 0
-  const layer = (name: string, shape: number[], fanIn: number) => {
-    const bound = 1 / Math.sqrt(fanIn)
+  const layer = (name: string, shape: number[], fanIn: number, zero = false) => {
+    const bound = zero ? 0 : 1 / Math.sqrt(fanIn)
     const w = uniformVariable(tf, shape, bound, seed, tag++)
     const b = uniformVariable(tf, [shape[shape.length - 1]], bound, seed, tag++)
     parameters.push({ name: `${name}/kernel`, variable: w, group: 'weights' }, { name: `${name}/bias`, variable: b, group: 'biases' })
@@ -131,9 +156,12 @@ export function cnnEnergy(options: CnnEnergyOptions): TfEnergy {
     return { ...c, w, b }
   })
   const widths = [shape[1] * shape[2] * shape[3], ...denseSpec, 1]
-  const dense = widths.slice(0, -1).map((fanIn, i) => layer(`dense${i}`, [fanIn, widths[i + 1]], fanIn))
+  const last = widths.length - 2
+  const dense = widths.slice(0, -1).map((fanIn, i) => layer(`dense${i}`, [fanIn, widths[i + 1]], fanIn, options.zeroOutput === true && i === last))
+  const base = options.base
+  if (base?.parameters) parameters.push(...base.parameters)
 
-  const energy = (x: TF.Tensor2D): TF.Tensor1D => {
+  const network = (x: TF.Tensor2D): TF.Tensor1D => {
     // tfjs-node's backward convolutions accept only 'same' and 'valid' padding ("TF Backend supports
     // only 'valid' and 'same' padding while padding was EXPLICIT"): there a numeric pad is a tf.pad
     // then a 'valid' convolution, the same values. Other backends keep the explicit form (and its bits).
@@ -153,5 +181,6 @@ export function cnnEnergy(options: CnnEnergyOptions): TfEnergy {
     })
     return tf.reshape(z, [-1])
   }
-  return new TfEnergy({ dim: height * width * channels, energy, parameters, penalty: options.penalty })
+  const energy = base ? (x: TF.Tensor2D) => tf.add(network(x), base.energy(x)) as TF.Tensor1D : network
+  return new TfEnergy({ dim: height * width * channels, energy, parameters, penalty: options.penalty, penalized: base ? network : undefined })
 }

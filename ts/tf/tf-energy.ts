@@ -38,11 +38,17 @@ export interface TfEnergyOptions {
    * MNIST run uses 0.01. It keeps the energies near zero.
    */
   penalty?: number
+  /**
+   * The part of U whose square the penalty takes (default U itself). An energy made of a network
+   * plus a fixed-scale base (e.g. a Gaussian's quadratic, hundreds of nats) penalises the network
+   * alone: the penalty is there to keep the network's output near zero.
+   */
+  penalized?: (x: TF.Tensor2D) => TF.Tensor1D
   /** Model-specific numbers for the per-iteration stats. */
   describe?: () => Record<string, number | number[]>
 }
 
-const OPTION_KEYS = ['dim', 'energy', 'parameters', 'penalty', 'describe'] as const
+const OPTION_KEYS = ['dim', 'energy', 'parameters', 'penalty', 'penalized', 'describe'] as const
 
 /**
  * An energy U_theta(x) computed with TensorFlow.js on the active backend (see `initTensorflow`).
@@ -69,6 +75,7 @@ export class TfEnergy implements Energy {
 
   readonly #tf: typeof TF
   readonly #fn: (x: TF.Tensor2D) => TF.Tensor1D
+  readonly #penalized?: (x: TF.Tensor2D) => TF.Tensor1D
   readonly #params: TfParameter[]
   readonly #info: ParamInfo[]
   readonly #size: number
@@ -90,6 +97,10 @@ export class TfEnergy implements Energy {
     }
     this.#fn = options.energy
     this.penalty = numberOption('penalty', options.penalty ?? 0, 0, Number.MAX_VALUE, false)
+    if (options.penalized !== undefined && typeof options.penalized !== 'function') {
+      throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`penalized\` must be a function, got ${describe(options.penalized)}`)
+    }
+    this.#penalized = options.penalized
     if (options.describe !== undefined && typeof options.describe !== 'function') {
       throw jarzynError(TypeError, 'ERR_JARZYN_INVALID_OPTION', `option \`describe\` must be a function, got ${describe(options.describe)}`)
     }
@@ -247,7 +258,9 @@ export class TfEnergy implements Energy {
           // Kept past the gradient's own tidy for the mean energies; disposed in `finally`.
           u = tf.keep(this.#energy(xt))
           const linear = tf.sum(tf.mul(ct, u)) as TF.Scalar
-          return this.penalty > 0 ? (tf.add(linear, tf.sum(tf.mul(at, tf.square(u)))) as TF.Scalar) : linear
+          if (!(this.penalty > 0)) return linear
+          const pen = this.#penalized ? this.#penalized(xt) : u
+          return tf.add(linear, tf.sum(tf.mul(at, tf.square(pen)))) as TF.Scalar
         }, vars)
         let off = 0
         for (const p of this.#params) {

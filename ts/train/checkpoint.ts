@@ -4,8 +4,9 @@
  *
  * The file (see checkpoint-file.ts) holds a JSON header `meta` and named arrays:
  * - meta: `format` ('jarzyn-trainer'), what must match the options (`method`, `walkers`, `dim`,
- *   `batches`, `parameters`, `data` = the data's SHA-256), the energy's `backend` (informative), and
- *   the scalar state: `seed`, `iteration`, `optimizerT`, `stepSize`, `dataRng`, `cursor`, and per
+ *   `batches`, `backwardKernel` (absent in checkpoints written before the option: the kernel such
+ *   runs used, see {@link savedKernel}), `parameters`, `data` = the data's SHA-256), the energy's
+ *   `backend` (informative), and the scalar state: `seed`, `iteration`, `optimizerT`, `stepSize`, `dataRng`, `cursor`, and per
  *   walker group the sampler's five {@link SAMPLER_COUNTERS};
  * - arrays: `params`, the optimiser's moments `optM` and `optV`, the data order `perm`, and per
  *   walker group b `positions<b>`, `logWeights<b>`, `energies<b>`, `gradients<b>`.
@@ -14,7 +15,7 @@
 import type { Energy } from '../energy'
 import { isJarzynError, jarzynError } from '../errors'
 import { readCheckpoint, writeCheckpoint, type CheckpointArray } from './checkpoint-file'
-import type { TrainerOptions } from './options'
+import type { ResolvedOptions, TrainerOptions } from './options'
 import { createState, type TrainerState } from './state'
 
 /**
@@ -49,10 +50,12 @@ export function saveState(path: string, state: TrainerState, energy: Energy): vo
     walkers: o.walkers,
     dim: o.dim,
     batches: state.samplers.length,
+    backwardKernel: o.backwardKernel,
     seed: o.seed.toString(),
     iteration: state.iteration,
     optimizerT: opt.t,
     stepSize: state.samplers[0].stepSize,
+    noiseStd: state.samplers[0].noiseStd,
     parameters: energy.parameters(),
     energy: energy.backend,
     data: state.dataFingerprint,
@@ -92,6 +95,18 @@ export function restoreState(path: string, options: TrainerOptions): TrainerStat
   }
 }
 
+/**
+ * The backward kernel of a checkpointed run: as recorded, or for a checkpoint written before the
+ * option existed the one a run of options `o` used then (the paper's `'next'` for full-batch
+ * Jarzynski, `'current'` for the mini-batch variant, none for PCD and CD).
+ * @internal
+ */
+export function savedKernel(m: Record<string, unknown>, o: ResolvedOptions): unknown {
+  if ('backwardKernel' in m) return m.backwardKernel
+  if (o.method !== 'jarzynski') return null
+  return o.minibatch ? 'current' : 'next'
+}
+
 /** Check a checkpoint's contents against a fresh state, then write them into it (and the parameters into `energy`). */
 function restoreInto(state: TrainerState, energy: Energy, m: Record<string, unknown>, arrays: Record<string, CheckpointArray>, bad: (why: string) => Error): void {
   const o = state.options
@@ -102,6 +117,7 @@ function restoreInto(state: TrainerState, energy: Energy, m: Record<string, unkn
   expect('walkers', m.walkers, o.walkers)
   expect('dim', m.dim, o.dim)
   expect('mini-batch groups', m.batches, state.samplers.length)
+  expect('backward kernel', savedKernel(m, o), o.backwardKernel)
   expect('parameter layout', m.parameters, energy.parameters())
   expect('data (SHA-256)', m.data, state.dataFingerprint)
   // The checksum only proves the file is what was written; check that what was written fits.
@@ -136,6 +152,11 @@ function restoreInto(state: TrainerState, energy: Energy, m: Record<string, unkn
   if (typeof m.dataRng !== 'string' || !/^\d{1,20}$/.test(m.dataRng) || BigInt(m.dataRng) >= 1n << 64n) throw bad('`dataRng` is not a 64-bit integer')
   if (typeof m.stepSize !== 'number' || !(m.stepSize > 0) || !Number.isFinite(m.stepSize)) throw bad('`stepSize` is not a positive number')
   const stepSize = m.stepSize
+  // Checkpoints from before the option have no noiseStd: they ran with sqrt(2h).
+  const noiseStd = m.noiseStd ?? null
+  if (noiseStd !== state.options.noiseStd) {
+    throw bad(`noiseStd is ${JSON.stringify(noiseStd)} in the checkpoint but ${JSON.stringify(state.options.noiseStd)} in the options`)
+  }
   const counters = m.counters
   const groups = state.samplers.length
   if (!Array.isArray(counters) || counters.length !== groups || counters.some((c) => !Array.isArray(c) || c.length !== SAMPLER_COUNTERS.length || c.some((v) => typeof v !== 'number'))) {

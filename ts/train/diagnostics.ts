@@ -33,13 +33,31 @@ export function diagnosticsDue(state: TrainerState, k: number): boolean {
  * @internal
  */
 export function diagnosticsBefore(s: Sampler): number {
+  diagnosticsStart(s)
+  return paretoKhat(scratch.get(s) as Float64Array).khat
+}
+
+/**
+ * With the backward kernel at theta_k: copy the log-weights at the start of the iteration (before
+ * its move), from which {@link diagnosticsAfter} rates the iteration's whole update.
+ * @internal
+ */
+export function diagnosticsStart(s: Sampler): void {
   let a = scratch.get(s)
   if (!a) {
     a = new Float64Array(s.walkers)
     scratch.set(s, a)
   }
   a.set(s.readView('logWeights'))
-  return paretoKhat(a).khat
+}
+
+/**
+ * With the backward kernel at theta_k: k-hat of the log-weights the gradient reads (after the MALA
+ * term).
+ * @internal
+ */
+export function diagnosticsKhat(s: Sampler): number {
+  return paretoKhat(s.readView('logWeights')).khat
 }
 
 /**

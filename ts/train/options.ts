@@ -26,6 +26,24 @@ export interface ResampleOptions {
   cv2?: number
 }
 
+/**
+ * The backward kernel behind the Jarzynski weights (see {@link TrainerOptions.backwardKernel}):
+ * `'next'`, the ULA kernel at theta_{k+1} (the paper's), or `'current'`, the ULA kernel at theta_k.
+ */
+export type BackwardKernel = 'next' | 'current'
+
+/** The values of {@link BackwardKernel}. */
+export const BACKWARD_KERNELS: readonly BackwardKernel[] = ['next', 'current']
+
+/**
+ * The default of {@link TrainerOptions.backwardKernel} for full-batch Jarzynski runs: `'next'`,
+ * the paper's. It had the larger ESS per second in every case `npm run bench` measured (the
+ * paper's Gaussian mixture, a moving Gaussian from slow to fast): the two kernels gave the same
+ * ESS to within 5 %, and `'current'` took 1.2-1.5x the time per iteration. The README's "Exact
+ * backward kernels" has the table.
+ */
+export const DEFAULT_BACKWARD_KERNEL: BackwardKernel = 'next'
+
 /** How walkers start. */
 export type WalkerInit = 'exact' | 'data' | 'noise' | Float32Array
 
@@ -56,6 +74,52 @@ export interface TrainerOptions {
   device?: SamplerDevice
   /** Jarzynski resampling, or `false` for none. Default `{ scheme: 'systematic', essFraction: 0.5 }`. */
   resample?: ResampleOptions | false
+  /**
+   * The backward kernel of the Jarzynski weights (Jarzynski runs; default
+   * {@link DEFAULT_BACKWARD_KERNEL}, `'next'`). Both give exact weights, for any step size h.
+   *
+   * **`'next'`** (the paper's, method.md section 2): the backward kernel of step k is the ULA
+   * kernel at theta_{k+1}, and an iteration is: the gradient at theta_k from the weights A_k,
+   * theta_{k+1}, a move with grad U_k, an observation at theta_{k+1}:
+   * A_{k+1} = A_k + alpha_k(X_k, X_{k+1}) - alpha_{k+1}(X_{k+1}, X_k).
+   *
+   * **`'current'`**: the backward kernel of step k is the ULA kernel at theta_k. Derivation, with
+   * K_j(x, y) = (4 pi h)^(-d/2) exp(-|y - x + h grad U_j(x)|^2 / (4h)) the ULA kernel at theta_j
+   * and X_0 ~ rho_0. The forward path has density rho_0(X_0) prod_{j<k} K_j(X_j, X_{j+1}); take as
+   * backward path rho_k(X_k) prod_{j<k} K_j(X_{j+1}, X_j), whose X_k-marginal is rho_k since each
+   * K_j(X_{j+1}, .) integrates to 1. Their ratio, with rho_j = exp(-U_j) / Z_j, is
+   * (Z_0 / Z_k) exp(A_k) with
+   *
+   *     A_k = U_0(X_0) - U_k(X_k) + sum_{j<k} [log K_j(X_{j+1}, X_j) - log K_j(X_j, X_{j+1})].
+   *
+   * Since log K_j(x, y) = -|y - x|^2 / (4h) - alpha_j(x, y) + U_j(x) + const, the |y - x|^2 / (4h)
+   * terms of the two directions cancel (as in the paper) and each bracket is
+   * alpha_j(X_j, X_{j+1}) - alpha_j(X_{j+1}, X_j) - U_j(X_j) + U_j(X_{j+1}); the U terms telescope
+   * with U_0(X_0) - U_k(X_k) into sum_{j<k} [U_j(X_{j+1}) - U_{j+1}(X_{j+1})], so
+   *
+   *     A_{k+1} = A_k + [alpha_k(X_k, X_{k+1}) - alpha_k(X_{k+1}, X_k)] + [U_k(X_{k+1}) - U_{k+1}(X_{k+1})]:
+   *
+   * a MALA log-ratio at fixed theta_k plus an annealed-importance (AIS) term. As the expectation of
+   * the ratio times f(X_k) under the forward path is that of f under the backward path,
+   * E[exp(A_k) f(X_k)] = (Z_k / Z_0) E_{theta_k}[f], the same identity as the paper's. It costs one
+   * more evaluation of U and grad U per iteration (U_k and grad U_k at X_{k+1}).
+   *
+   * An iteration with `'current'`: a move with grad U_k, the observation at theta_k (the MALA
+   * term), the gradient at theta_k from these weights, theta_{k+1}, the observation at theta_{k+1}
+   * without a move (the AIS term), the resampling. The weights after the MALA term are those of the
+   * same identity for the parameters theta_0, ..., theta_k, theta_k (a repeated parameter adds no
+   * AIS term), so they target rho_theta_k exactly, at positions one ULA step at theta_k fresher
+   * than A_k's; and after a resampling, that step spreads the copies out before the estimator
+   * reads them. The iteration's stats (ESS, log Z, k-hat) describe these weights; the CESS covers
+   * the iteration's whole update (MALA and AIS terms), as with `'next'`.
+   *
+   * The mini-batch variant ({@link TrainerOptions.minibatch}) is always of the `'current'` form
+   * (moves at fixed parameters, the AIS term at each parameter change): it takes `'current'`,
+   * and `'next'` is refused. PCD and CD have no weights: the option does nothing there (their
+   * metadata records null). Any other value is `ERR_JARZYN_INVALID_OPTION`. Checkpoints record the
+   * kernel and resume only with the same one.
+   */
+  backwardKernel?: BackwardKernel
   /** CD: iterations between resets of the walkers to data (default 4). */
   cdReset?: number
   /**
@@ -66,8 +130,14 @@ export interface TrainerOptions {
   init?: WalkerInit
   /** Scale of the `'noise'` init (default 1). */
   noiseScale?: number
-  /** Unweighted ULA steps after a `'noise'` init (default 0). */
+  /** Unweighted ULA steps after a `'noise'` init or explicit positions (default 0). */
   burnIn?: number
+  /**
+   * Standard deviation of the moves' noise when it should NOT be sqrt(2h) (see
+   * {@link SamplerOptions.noiseStd}): the Jarzynski weights, log Z and cross-entropy estimates are
+   * then not exact (the run's metadata says so). Only to reproduce the authors' image code.
+   */
+  noiseStd?: number
   /** Data points per gradient (default: all, full batch). Batches walk a seeded shuffle. */
   dataBatch?: number
   /**
@@ -129,6 +199,8 @@ export interface ResolvedOptions {
   readonly optimizer: OptimizerOptions
   /** Jarzynski resampling, or null (PCD, CD, `resample: false`). */
   readonly resample: { scheme: ResampleScheme; essFraction: number } | null
+  /** The backward kernel of the weights: null for PCD and CD; `'current'` for the mini-batch variant. */
+  readonly backwardKernel: BackwardKernel | null
   readonly cdReset: number
   /** Data points per gradient; undefined for full batch. */
   readonly dataBatch: number | undefined
@@ -151,11 +223,12 @@ export interface ResolvedOptions {
   readonly noiseScale: number | undefined
   /** As given: checked when walkers are initialised with noise. */
   readonly burnIn: number | undefined
+  readonly noiseStd: number | null
 }
 
 const TRAINER_KEYS = [
-  'energy', 'data', 'method', 'walkers', 'stepSize', 'optimizer', 'seed', 'threads', 'device', 'resample', 'cdReset', 'init',
-  'noiseScale', 'burnIn', 'dataBatch', 'minibatch', 'logZ0', 'dataEntropy', 'statsFile',
+  'energy', 'data', 'method', 'walkers', 'stepSize', 'optimizer', 'seed', 'threads', 'device', 'resample', 'backwardKernel', 'cdReset', 'init',
+  'noiseScale', 'burnIn', 'noiseStd', 'dataBatch', 'minibatch', 'logZ0', 'dataEntropy', 'statsFile',
   'diagnosticsEvery',
 ] as const
 
@@ -203,6 +276,7 @@ export function resolveOptions(options: TrainerOptions): ResolvedOptions {
     if (method === 'cd') throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', 'the mini-batch variant applies to jarzynski and pcd, not cd')
     if (walkers % batches !== 0) throw jarzynError(RangeError, 'ERR_JARZYN_INVALID_OPTION', `walkers (${walkers}) must be a multiple of minibatch.batches (${batches})`)
   }
+  const backwardKernel = backwardKernelOption(options.backwardKernel, method, !!mb)
   const logZ0 = numberOption('logZ0', options.logZ0 ?? energy.logZ?.() ?? 0, -Number.MAX_VALUE, Number.MAX_VALUE, false)
   if (options.dataEntropy !== undefined) numberOption('dataEntropy', options.dataEntropy, -Number.MAX_VALUE, Number.MAX_VALUE, false)
   const init = options.init ?? (method === 'jarzynski' ? (energy.sampleInto ? 'exact' : 'noise') : 'data')
@@ -217,6 +291,7 @@ export function resolveOptions(options: TrainerOptions): ResolvedOptions {
     device,
     optimizer: options.optimizer,
     resample,
+    backwardKernel,
     cdReset,
     dataBatch: options.dataBatch,
     minibatch: mb ? { batches: mb.batches, mcmcSteps: mb.mcmcSteps } : null,
@@ -230,7 +305,36 @@ export function resolveOptions(options: TrainerOptions): ResolvedOptions {
     initDescription: describeInit(init, options.noiseScale, options.burnIn),
     noiseScale: options.noiseScale,
     burnIn: options.burnIn,
+    noiseStd: options.noiseStd === undefined ? null : numberOption('noiseStd', options.noiseStd, 0, Number.MAX_VALUE, false),
   }
+}
+
+/**
+ * The backward kernel a run uses: null for PCD and CD (no weights; any valid value is accepted),
+ * `'current'` for the mini-batch variant (its only form; `'next'` is refused), else the value given
+ * or {@link DEFAULT_BACKWARD_KERNEL}.
+ * @internal
+ */
+export function backwardKernelOption(v: unknown, method: Method, minibatch: boolean): BackwardKernel | null {
+  if (v !== undefined && (typeof v !== 'string' || !(BACKWARD_KERNELS as readonly string[]).includes(v))) {
+    throw jarzynError(
+      typeof v === 'string' ? RangeError : TypeError,
+      'ERR_JARZYN_INVALID_OPTION',
+      `option \`backwardKernel\` must be 'next' or 'current', got ${typeof v === 'string' ? `'${v}'` : describe(v)}`,
+    )
+  }
+  if (method !== 'jarzynski') return null
+  if (minibatch) {
+    if (v === 'next') {
+      throw jarzynError(
+        RangeError,
+        'ERR_JARZYN_INVALID_OPTION',
+        "option `backwardKernel` 'next' does not apply to the mini-batch variant, whose moves are at fixed parameters (the 'current' form): leave it out or pass 'current'",
+      )
+    }
+    return 'current'
+  }
+  return (v as BackwardKernel | undefined) ?? DEFAULT_BACKWARD_KERNEL
 }
 
 function resampleOption(r: ResampleOptions): { scheme: ResampleScheme; essFraction: number } {
@@ -245,7 +349,7 @@ function resampleOption(r: ResampleOptions): { scheme: ResampleScheme; essFracti
 
 /** How the walkers start, in words; refuses an unknown `init`. */
 function describeInit(init: WalkerInit, noiseScale: number | undefined, burnIn: number | undefined): string {
-  if (init instanceof Float32Array) return 'positions given by the caller'
+  if (init instanceof Float32Array) return burnIn ? `positions given by the caller then ${burnIn} unweighted ULA steps` : 'positions given by the caller'
   switch (init) {
     case 'exact':
       return 'exact samples of rho_theta0 drawn by the energy'

@@ -64,6 +64,7 @@ export function createState(options: TrainerOptions): TrainerState {
         threads: o.threads,
         weighted: o.method === 'jarzynski',
         device: o.device,
+        ...(o.noiseStd === null ? {} : { noiseStd: o.noiseStd }),
       }),
     )
   }
@@ -111,7 +112,7 @@ export function initState(options: TrainerOptions, profiler: Profiler): TrainerS
       for (let i = 0; i < s.positions.length; i++) s.positions[i] *= scale
     }
     observeWalkers(energy, s, profiler, -1)
-    const burnIn = init === 'noise' ? intOption('burnIn', o.burnIn ?? 0, 0, 1e9) : 0
+    const burnIn = init === 'noise' || init instanceof Float32Array ? intOption('burnIn', o.burnIn ?? 0, 0, 1e9) : 0
     for (let k = 0; k < burnIn; k++) {
       s.move()
       observeWalkers(energy, s, profiler, -1)

@@ -8,7 +8,7 @@ import { callNative, isJarzynError } from '../errors'
 import type { Profiler, Timings } from '../profiler'
 import type { Sampler } from '../sampler'
 import type { conditionalEss, paretoKhat } from '../diagnostics/weights' // for doc links
-import { clearlyNoResampling, diagnosticsAfter, diagnosticsBefore, diagnosticsDue } from './diagnostics'
+import { clearlyNoResampling, diagnosticsAfter, diagnosticsBefore, diagnosticsDue, diagnosticsKhat, diagnosticsStart } from './diagnostics'
 import type { Method, TrainerOptions } from './options' // TrainerOptions: for doc links
 import { diverged, fillFromData, observeWalkers, type TrainerState } from './state'
 
@@ -67,13 +67,17 @@ export interface IterationStats {
 }
 
 /**
- * One iteration: move and observe the walkers, estimate the surrogate-loss gradient from the data
- * batch and the weighted walkers, update the energy's parameters, reweight (and maybe resample).
- * Advances `state` in place; `elapsed` in the stats is left 0 for the caller.
+ * One iteration: estimate the surrogate-loss gradient from the data batch and the weighted walkers,
+ * update the energy's parameters, move and reweight the walkers (and maybe resample). With the
+ * backward kernel at theta_k (`backwardKernel: 'current'`, full batch) the walkers move and are
+ * observed at theta_k before the gradient, and the observation at theta_{k+1} (the AIS term)
+ * needs no move. Advances `state` in place; `elapsed` in the stats is left 0 for the caller.
  * @internal
  */
 export function step(state: TrainerState, energy: Energy, profiler: Profiler): IterationStats {
   const { method, minibatch: mb, resample, cdReset } = state.options
+  // The mini-batch variant is of this form already (its own loop below).
+  const current = !mb && state.options.backwardKernel === 'current'
   const k = state.iteration
   const prof = profiler
   prof.beginIteration()
@@ -95,9 +99,22 @@ export function step(state: TrainerState, energy: Energy, profiler: Profiler): I
   const batch = prof.time('other', () => dataBatch(state))
   // Weight diagnostics (Jarzynski, every diagnosticsEvery iterations): the weights used now, A_k.
   const diag = diagnosticsDue(state, k)
-  const khat = diag ? prof.time('diagnostics', () => diagnosticsBefore(s)) : null
+  let khat: number | null = null
   let cess: number | null = null
-  const at = fused ? fusedGradient(fused, s, batch, prof) : plainGradient(energy, s, w, batch, prof)
+  if (!current) {
+    if (diag) khat = prof.time('diagnostics', () => diagnosticsBefore(s))
+  } else {
+    // The weights at the start of the iteration, for the CESS of its whole update (MALA and AIS terms).
+    if (diag) prof.time('diagnostics', () => diagnosticsStart(s))
+    if (!fused) {
+      // The MALA term: a move with grad U_k, observed at theta_k (the fused path does it in `gradient`).
+      prof.time('move', () => s.move())
+      observeWalkers(energy, s, prof, k)
+    }
+  }
+  const at = fused ? fusedGradient(fused, s, batch, prof, current, k) : plainGradient(energy, s, w, batch, prof)
+  // 'current': k-hat of the weights the gradient read, after the MALA term.
+  if (current && diag) khat = prof.time('diagnostics', () => diagnosticsKhat(s))
   const { sg, logZExact } = at
   const logRatio = method !== 'jarzynski' ? null : mb ? prof.time('resample', () => combinedLogRatio(state.samplers)) : at.logNormalizerRatio
   if (!Number.isFinite(sg.meanDataEnergy)) throw diverged(k, 'the energy of the data')
@@ -110,10 +127,11 @@ export function step(state: TrainerState, energy: Energy, profiler: Profiler): I
     if (!Number.isFinite(params[i])) throw diverged(k, `the parameters (entry ${i})`)
   }
   if (fused && !mb) {
-    // One native call for the rest: theta_{k+1}, the move, the observation, the resampling. When
-    // the diagnostics run, the resampling waits until they have read the updated weights, and the
-    // native check runs only if their ESS does not rule it out: the same bits either way.
-    const a = fusedAdvance(fused, s, params, diag ? null : resample, prof, k)
+    // One native call for the rest: theta_{k+1}, the move ('next' only), the observation, the
+    // resampling. When the diagnostics run, the resampling waits until they have read the updated
+    // weights, and the native check runs only if their ESS does not rule it out: the same bits
+    // either way.
+    const a = fusedAdvance(fused, s, params, diag ? null : resample, prof, k, !current)
     let { resampled, resamplings } = a
     if (diag) {
       const after = prof.time('diagnostics', () => diagnosticsAfter(s))
@@ -132,6 +150,9 @@ export function step(state: TrainerState, energy: Energy, profiler: Profiler): I
     // The parameter change reweights every walker (AIS increment), moved or not.
     invalid = 0
     for (const t of state.samplers) invalid += observeWalkers(energy, t, prof, k)
+  } else if (current) {
+    // The AIS term U_k - U_{k+1} at the walkers the gradient read: an observation without a move.
+    invalid = observeWalkers(energy, s, prof, k)
   } else {
     prof.time('move', () => s.move())
     invalid = observeWalkers(energy, s, prof, k)
@@ -143,7 +164,8 @@ export function step(state: TrainerState, energy: Energy, profiler: Profiler): I
       resampled = prof.time('resample', () => t.maybeResample(resample)) || resampled
     }
   }
-  // ESS of the weights that estimated theta_k's expectations (the weights at the start).
+  // ESS of the weights that estimated theta_k's expectations (the weights at the start; 'current':
+  // after the MALA term).
   let ess = at.ess
   let resamplings = 0
   for (const t of state.samplers) {
@@ -173,11 +195,14 @@ function plainGradient(energy: Energy, s: Sampler, w: Float64Array, batch: Float
 
 /**
  * A native energy, in one native call: the data side, the walker side (folded into the last
- * observation), the weights' summary, log Z and theta_k.
+ * observation), the weights' summary, log Z and theta_k. With `moveFirst` (the backward kernel at
+ * theta_k), first the move with grad U_k and the observation at theta_k that folds the walker side in.
  */
-function fusedGradient(fused: FusedPath, s: Sampler, batch: Float32Array, prof: Profiler): GradientAt {
+function fusedGradient(fused: FusedPath, s: Sampler, batch: Float32Array, prof: Profiler, moveFirst: boolean, k: number): GradientAt {
   const t0 = performance.now()
-  const r = callNative(() => fused.handle.gradient(s.nativeForOperation(), batch))
+  const call = () => fused.handle.gradient(s.nativeForOperation(), batch, moveFirst)
+  // With the move, its observation may leave no walker: the run diverged.
+  const r = moveFirst ? callIteration(k, call) : callNative(call)
   const grad = new Float64Array(r.dataGrad.length)
   for (let i = 0; i < grad.length; i++) grad[i] = fused.mask[i] * (r.dataGrad[i] - r.walkerGrad[i])
   prof.add('paramGrad', performance.now() - t0)
@@ -190,21 +215,32 @@ function fusedGradient(fused: FusedPath, s: Sampler, batch: Float32Array, prof: 
   }
 }
 
-/** A native energy's theta_{k+1}, move, observation and resampling, in one native call. */
-function fusedAdvance(fused: FusedPath, s: Sampler, params: Float64Array, resample: TrainerState['options']['resample'], prof: Profiler, k: number) {
+/**
+ * A native energy's theta_{k+1}, move, observation and resampling, in one native call. Without
+ * `move` (the backward kernel at theta_k: the walkers moved in `gradient`) the observation adds the
+ * AIS term and folds nothing in (the next gradient reads the walkers after another move).
+ */
+function fusedAdvance(fused: FusedPath, s: Sampler, params: Float64Array, resample: TrainerState['options']['resample'], prof: Profiler, k: number, move: boolean) {
   const t0 = performance.now()
   try {
     // nativeForOperation: on CUDA the views read after this call (the diagnostics', a checkpoint's)
     // must be refreshed from the device.
-    return callNative(() => fused.handle.advance(s.nativeForOperation(), params, true, resample?.essFraction ?? null, resample?.scheme ?? 'systematic'))
+    return callIteration(k, () => fused.handle.advance(s.nativeForOperation(), params, move, move, resample?.essFraction ?? null, resample?.scheme ?? 'systematic'))
+  } finally {
+    // One pass: the move, U + grad_x, the weight update, the next walker-weighted sums; resampling.
+    prof.add('energy', performance.now() - t0)
+  }
+}
+
+/** A native call of iteration `k`; an observation in it that leaves no walker is the run diverging. */
+function callIteration<T>(k: number, f: () => T): T {
+  try {
+    return callNative(f)
   } catch (e) {
     if (isJarzynError(e) && e.code === 'ERR_JARZYN_ALL_WALKERS_INVALID') {
       throw diverged(k, "every walker's energy or gradient (non-finite U or grad U at all walkers)")
     }
     throw e
-  } finally {
-    // One pass: the move, U + grad_x, the weight update, the next walker-weighted sums; resampling.
-    prof.add('energy', performance.now() - t0)
   }
 }
 

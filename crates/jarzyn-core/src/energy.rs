@@ -172,6 +172,17 @@ impl<E: Energy> FusedEnergy<E> {
     Ok(report)
   }
 
+  /// Observe the energy at the walkers without folding a gradient in: for an observation whose
+  /// walker-weighted gradient nobody reads (the annealed-importance observation at new parameters
+  /// of the backward kernel at theta_k, which a move and another observation follow before the
+  /// next gradient). The same weight update as [`FusedEnergy::observe`], bit for bit.
+  pub fn observe_unfolded(&mut self, walkers: &mut dyn Walkers) -> Result<ObserveReport> {
+    self.check_dim(walkers)?;
+    self.energy.validate()?;
+    self.cached = None;
+    Ok(walkers.observe_energy(&self.energy, false)?.0)
+  }
+
   /// (sum_i p_i dU/dtheta(X_i), sum_i p_i U(X_i)) with p the walkers' normalised weights: from the
   /// last observation when nothing changed since, else computed anew (the same arithmetic, so
   /// the same bits).

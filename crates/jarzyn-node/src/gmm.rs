@@ -1,7 +1,10 @@
 //! `NativeGmm`: the native Gaussian mixture (a `FusedEnergy`, which keeps the walker-weighted
 //! gradient an observation folded in), wrapped for JavaScript. A training iteration takes two
 //! calls: `gradient` (the surrogate-loss gradient at theta_k) and `advance` (theta_{k+1}, the move,
-//! the observation, the resampling).
+//! the observation, the resampling). With the backward kernel at theta_k (the trainer's
+//! `backwardKernel: 'current'`) the move and the observation at theta_k go into `gradient`
+//! (`moveFirst`), and `advance` only observes at theta_{k+1} (no move, nothing folded) and
+//! resamples: still two calls.
 
 use jarzyn_core::{Energy, FusedEnergy, GaussianMixture, Walkers};
 use napi::bindgen_prelude::*;
@@ -32,6 +35,8 @@ pub struct NativeGradient {
   pub mean_walker_energy: f64,
   pub summary: NativeWeightSummary,
   pub log_z: f64,
+  /// With `moveFirst`: what the observation at theta_k after the move found; else null.
+  pub report: Option<NativeObserveReport>,
 }
 
 /// What `advance` did.
@@ -186,10 +191,25 @@ impl NativeGmm {
   }
 
   /// One training iteration's look at theta_k, in one call: the data and walker sides of the
-  /// surrogate-loss gradient, the walkers' weight summary, and the exact log Z.
+  /// surrogate-loss gradient, the walkers' weight summary, and the exact log Z. With `moveFirst`
+  /// (the backward kernel at theta_k), first a ULA move with grad U_k and the observation at
+  /// theta_k (the MALA log-ratio; it folds the walker side in), so that everything is read from
+  /// the weights after that step.
   #[napi]
-  pub fn gradient(&mut self, env: Env, sampler: &mut NativeSampler, data: Float32ArraySlice) -> Result<NativeGradient> {
+  pub fn gradient(
+    &mut self,
+    env: Env,
+    sampler: &mut NativeSampler,
+    data: Float32ArraySlice,
+    move_first: bool,
+  ) -> Result<NativeGradient> {
     let w = walkers_of(&env, sampler, self.model().dim)?;
+    let report = if move_first {
+      w.move_walkers().or_throw(&env)?;
+      Some(report_to_js(self.fused.observe(w).or_throw(&env)?))
+    } else {
+      None
+    };
     let summary = NativeSampler::summary_of(&env, w)?;
     let (dg, du) = self
       .model()
@@ -204,19 +224,25 @@ impl NativeGmm {
       mean_walker_energy: wu,
       summary,
       log_z: self.model().log_z(),
+      report,
     })
   }
 
   /// The rest of a training iteration, in one call: theta_{k+1} = `params`, a ULA move (unless
-  /// `moveWalkers` is false: the mini-batch variant's reweighting), the observation, and a
-  /// resampling when ESS < essFraction N (`essFraction` null: never).
+  /// `moveWalkers` is false: the walkers were moved by `gradient`, or not at all, and the
+  /// observation adds the annealed-importance increment U_k - U_{k+1}), the observation (folding
+  /// the next iteration's walker-weighted gradient in when `fold`; the backward kernel at theta_k
+  /// reads its gradient after another move, so it passes false), and a resampling when
+  /// ESS < essFraction N (`essFraction` null: never).
   #[napi]
+  #[allow(clippy::too_many_arguments)]
   pub fn advance(
     &mut self,
     env: Env,
     sampler: &mut NativeSampler,
     params: Float64ArraySlice,
     move_walkers: bool,
+    fold: bool,
     ess_fraction: Option<f64>,
     scheme_name: String,
   ) -> Result<NativeAdvance> {
@@ -226,7 +252,12 @@ impl NativeGmm {
     if move_walkers {
       w.move_walkers().or_throw(&env)?;
     }
-    let report = self.fused.observe(w).or_throw(&env)?;
+    let report = if fold {
+      self.fused.observe(w)
+    } else {
+      self.fused.observe_unfolded(w)
+    }
+    .or_throw(&env)?;
     let resampled = match ess_fraction {
       Some(f) => w.maybe_resample(f, s).or_throw(&env)?,
       None => false,

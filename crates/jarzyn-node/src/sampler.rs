@@ -293,6 +293,12 @@ impl NativeSampler {
     self.walkers(&env)?.set_step_size(h).or_throw(&env)
   }
 
+  /// The moves' noise standard deviation, or null for sqrt(2h) (the exact weights' assumption).
+  #[napi]
+  pub fn set_noise_std(&mut self, env: Env, std: Option<f64>) -> Result<()> {
+    self.walkers(&env)?.set_noise_std(std).or_throw(&env)
+  }
+
   /// Forget the weights and the last observation (walkers now count as exact samples).
   #[napi]
   pub fn reinitialize(&mut self, env: Env) -> Result<()> {

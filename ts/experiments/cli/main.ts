@@ -5,12 +5,14 @@
 import { isJarzynError } from '../../errors'
 import { defaultThreads } from '../../threads'
 import { gmmCommand } from '../gmm/command'
+import { mnistCommand } from '../mnist/command'
 import { UsageError } from './usage'
 
 const HELP = `Usage: jarzyn <command> [options]
 
 Commands:
   gmm     the Gaussian-mixture experiment of Carbone et al. (2023): Jarzynski vs PCD vs CD
+  mnist   the image experiment: digits 2, 3, 6 of MNIST in 4:2:1, Jarzynski vs PCD (vs CD)
 
 Run 'jarzyn <command> --help' for a command's options.
 `
@@ -21,6 +23,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'gmm':
         return await gmmCommand(rest, defaultThreads())
+      case 'mnist':
+        return await mnistCommand(rest, defaultThreads())
       case undefined:
       case '-h':
       case '--help':
@@ -28,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP)
         return command === undefined ? 2 : 0
       default:
-        throw new UsageError(`unknown command '${command}' (commands: gmm)`)
+        throw new UsageError(`unknown command '${command}' (commands: gmm, mnist)`)
     }
   } catch (e) {
     if (e instanceof UsageError) {

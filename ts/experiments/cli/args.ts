@@ -1,0 +1,83 @@
+/**
+ * What the experiment commands share: number flags, the output folder check, the live server.
+ * @internal
+ * @module
+ */
+import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+
+import { startLiveServer, type LiveServer } from '../live/server'
+import { UsageError } from './usage'
+
+/** A number flag: a finite number (an integer when `integer`), `fallback` when absent. */
+export function numberArg(name: string, v: string | undefined, fallback: number, integer = false): number {
+  if (v === undefined) return fallback
+  const x = Number(v)
+  if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`${name} expects a number, got '${v}'`)
+  if (integer && !Number.isInteger(x)) throw new UsageError(`${name} expects an integer, got '${v}'`)
+  return x
+}
+
+/**
+ * Make sure `--out` can take the report before hours of training: create the folder (one level at
+ * a time: Node's recursive mkdir never returns on some paths, e.g. under /proc) and write and
+ * remove a probe file in it.
+ */
+export function ensureWritableDir(dir: string): void {
+  const abs = resolve(dir)
+  const missing: string[] = []
+  let p = abs
+  for (;;) {
+    let st
+    try {
+      st = statSync(p)
+    } catch {
+      missing.unshift(p)
+      const up = dirname(p)
+      if (up === p) break
+      p = up
+      continue
+    }
+    if (!st.isDirectory()) throw new UsageError(`--out ${dir}: ${p} exists and is not a folder`)
+    break
+  }
+  try {
+    for (const m of missing) mkdirSync(m)
+    const probe = join(abs, `.jarzyn-write-probe-${process.pid}`)
+    writeFileSync(probe, '')
+    unlinkSync(probe)
+  } catch (e) {
+    throw new UsageError(`--out ${dir} is not writable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+  }
+}
+
+/** With `--live`: a live server on 127.0.0.1, its address printed on stderr (also with --quiet). */
+export async function liveServerIf(enabled: boolean): Promise<LiveServer | null> {
+  if (!enabled) return null
+  const live = await startLiveServer()
+  process.stderr.write(`live: ${live.url}\n`)
+  return live
+}
+
+/**
+ * The end of a live run: with `keep`, the final state stays served until SIGINT/SIGTERM (so that
+ * one can look at it after the run); then the server stops.
+ */
+export async function finishLive(live: LiveServer, keep: boolean): Promise<void> {
+  if (keep) {
+    live.end('run finished: the final state is shown until the command is stopped (Ctrl-C)')
+    process.stderr.write(`live: run finished; serving the final state at ${live.url} until Ctrl-C\n`)
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+        resolve()
+      }
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
+    })
+  } else {
+    live.end('run finished (the live server has stopped)')
+  }
+  await live.close()
+}
