@@ -2,7 +2,6 @@
  * The `jarzyn gmm` command, run as a user runs it: `node dist/cli/main.js gmm ...` (build first).
  * Small configurations; stdout, stderr, exit codes and the report folder are checked.
  */
-import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -10,29 +9,11 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import { cudaStatus } from '../ts/index'
+import { jarzyn, MAIN } from './cli-helpers'
 import { tempDir } from './train-helpers'
 
-const MAIN = join(__dirname, '..', 'dist', 'cli', 'main.js')
 const SMALL = ['--dim', '5', '--data', '500', '--walkers', '500', '--iterations', '200', '--threads', '2']
 const JSON_KEYS = ['method', 'weights', 'dataWeights', 'klExact', 'klEstimate', 'resamplings', 'iterations', 'seconds']
-
-interface Ran {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function jarzyn(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
-    p.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
-    p.on('error', reject)
-    p.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 test.before(() => {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` before the CLI tests`)

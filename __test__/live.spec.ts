@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import { startLiveServer, type LiveServer } from '../ts/experiments'
+import { MAIN } from './cli-helpers'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -254,7 +255,6 @@ const CHROMIUM_CANDIDATES = process.env.JARZYN_CHROMIUM
   ? [process.env.JARZYN_CHROMIUM]
   : ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable']
 const CHROMIUM = CHROMIUM_CANDIDATES.find((p) => existsSync(p))
-const MAIN = join(__dirname, '..', 'dist', 'cli', 'main.js')
 const BROWSER_TEST = 'live page in headless Chromium: `jarzyn gmm --live-keep` fills every plot and the walkers picture during the run'
 const MNIST_BROWSER_TEST = 'live page in headless Chromium: `jarzyn mnist --live-keep` fills the masses, weights and log Z plots and shows each method\'s walkers as images'
 

@@ -6,7 +6,6 @@
  * the CLI (JSON lines, report files, checkpoints: a run stopped half-way and resumed gives the same
  * bits as a run straight through).
  */
-import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -26,9 +25,9 @@ import {
   type MnistConfig,
 } from '../ts/experiments'
 import { initTensorflow, loadTf } from '../ts/tf/backend'
+import { jarzyn, MAIN } from './cli-helpers'
 import { tempDir } from './train-helpers'
 
-const MAIN = join(__dirname, '..', 'dist', 'cli', 'main.js')
 
 test.before(async () => {
   await initTensorflow()
@@ -167,24 +166,6 @@ test('config: the presets validate; bad fields are ERR_JARZYN_INVALID_OPTION', (
   t.is(bad({ methods: [] }), 'ERR_JARZYN_INVALID_OPTION')
   t.is(bad({ stepSize: -1 }), 'ERR_JARZYN_INVALID_OPTION')
 })
-
-interface Ran {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function jarzyn(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
-    p.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
-    p.on('error', reject)
-    p.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 const lines = (s: string) =>
   s

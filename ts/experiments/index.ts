@@ -17,7 +17,7 @@ export type { GmmConfig, GmmResult, GmmSeries, GmmProgress, GmmRunOptions } from
 export { runMnistExperiment, mnistSetup, walkersAndWeights } from './mnist/experiment'
 export type { MnistResult, MnistSeries, MnistProgress, MnistRunOptions, MnistSetup } from './mnist/experiment'
 export { PAPER_MNIST_CONFIG, MNIST_PRESETS, validateMnistConfig } from './mnist/config'
-export type { MnistConfig, MnistPreset } from './mnist/config'
+export type { MnistConfig, MnistPreset, MnistPresets } from './mnist/config'
 export { loadDigits, PAPER_DIGITS } from './mnist/data'
 export type { DigitImages, DigitSelection } from './mnist/data'
 export { digitClassifier, massesOf } from './mnist/classifier'

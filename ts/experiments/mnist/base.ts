@@ -18,6 +18,7 @@ import type { DigitImages } from './data'
 export interface DigitGaussians {
   /** The digits, one component each. */
   digits: number[]
+  /** Dimension of the images (side^2). */
   dim: number
   /** Component means, K x dim. */
   means: Float64Array[]
@@ -91,7 +92,10 @@ function invertLower(L: Float64Array, d: number): Float64Array {
  * - z_c), z the learnable log-weight offsets (group `'logWeights'`, 0 at the start: equal weights).
  * Its Z is (2 pi)^(d/2) sum_c exp(-z_c).
  */
-export function mixtureBase(g: DigitGaussians): CnnBase & { logWeights: TF.Variable } {
+export function mixtureBase(g: DigitGaussians): CnnBase & {
+  /** The learnable log-weight offsets z (K). */
+  logWeights: TF.Variable
+} {
   const tf = loadTf()
   const d = g.dim
   const K = g.means.length

@@ -39,6 +39,7 @@ export interface ClassifierOptions {
 export interface DigitClassifier {
   /** The digits, in the order of the class indices. */
   digits: number[]
+  /** Side of the images it classifies. */
   side: number
   /** Accuracy on the held-out images it was checked on. */
   accuracy: number
@@ -46,6 +47,7 @@ export interface DigitClassifier {
   cached: boolean
   /** The class index of each image (n x side^2). */
   classify(images: Float32Array): Uint8Array
+  /** Free its tensors. */
   dispose(): void
 }
 

@@ -116,4 +116,4 @@ export function loadDigits(sel: DigitSelection): DigitImages {
 }
 
 /** The paper's data: digits 2, 3, 6 with 5600 / 2800 / 1400 training images (4:2:1). */
-export const PAPER_DIGITS = { digits: [2, 3, 6], counts: [5600, 2800, 1400] } as const
+export const PAPER_DIGITS: Readonly<Required<Pick<DigitSelection, 'digits' | 'counts'>>> = { digits: [2, 3, 6], counts: [5600, 2800, 1400] }

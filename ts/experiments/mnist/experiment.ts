@@ -23,6 +23,7 @@ import { loadDigits, type DigitImages } from './data'
 
 /** The recorded series of one method, one entry per measurement (every `record` updates). */
 export interface MnistSeries {
+  /** The update after which each measurement was taken. */
   iteration: number[]
   /** Mass of each digit (in `digits` order) at each measurement. */
   masses: number[][]
@@ -40,6 +41,7 @@ export interface MnistSeries {
 
 /** One method's result. */
 export interface MnistResult {
+  /** The training method. */
   method: Method
   /** The digits, in the order of every per-digit array. */
   digits: number[]
@@ -68,7 +70,9 @@ export interface MnistResult {
   classifierCached: boolean
   /** Wall-clock seconds of the training loop (this method). */
   seconds: number
+  /** Updates done. */
   iterations: number
+  /** Resamplings over the run (summed over the walker groups; 0 for PCD/CD). */
   resamplings: number
   /** Whether the weights are exact (false with a decoupled noise). */
   exactWeights: boolean
@@ -78,11 +82,21 @@ export interface MnistResult {
   init: string
   /** Mean milliseconds per update in each profiler section. */
   timings: Timings
+  /** Fraction of an update's time spent in the sampler (move, observe, resample, copies). */
   samplerShare: number
+  /** Calls into the native addon per update, averaged over the run. */
   nativeCallsPerIteration: number
+  /** The measurements over the run. */
   series: MnistSeries
-  /** 64 walkers at the start (the first 64) and at the end (spread over all groups), side x side each, row-major, with their normalised weights at the end. */
-  samples: { initial: Float32Array; final: Float32Array; finalWeights: Float64Array }
+  /** Walkers for the sample grids, side x side each, row-major. */
+  samples: {
+    /** 64 walkers at the start (the first 64). */
+    initial: Float32Array
+    /** 64 walkers at the end, spread over all groups. */
+    final: Float32Array
+    /** Their normalised weights at the end. */
+    finalWeights: Float64Array
+  }
 }
 
 /** Progress: the method, updates done, total, the last update's stats, its masses when just measured. */
@@ -108,8 +122,11 @@ export interface MnistRunOptions {
 
 /** The training and held-out images, the classifier, and the base of a configuration. */
 export interface MnistSetup {
+  /** The training images of the configured digits and counts. */
   train: DigitImages
+  /** Held-out images (test split) that the classifier is checked on. */
   heldOut: DigitImages
+  /** The classifier that judges the walkers' digits. */
   classifier: DigitClassifier
 }
 
@@ -122,7 +139,12 @@ export function mnistSetup(c: MnistConfig): MnistSetup {
 }
 
 /** Positions of all walkers and their normalised weights over the whole population (all groups). */
-export function walkersAndWeights(trainer: Trainer): { x: Float32Array; w: Float64Array } {
+export function walkersAndWeights(trainer: Trainer): {
+  /** Positions, walkers x dim, the groups one after the other. */
+  x: Float32Array
+  /** Normalised weights over all walkers (sum 1). */
+  w: Float64Array
+} {
   const groups = trainer.samplers
   const per = groups[0].walkers
   const d = trainer.dim
