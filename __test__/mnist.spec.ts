@@ -234,6 +234,31 @@ test('CLI: `jarzyn mnist` usage errors exit 2; --help names the presets', async 
     t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
     t.regex(r.stderr, /^jarzyn: /)
   }
+  for (const bad of ['0', '-3', '2.5', 'many']) {
+    const r = await jarzyn(['mnist', '--quiet'], { ...process.env, JARZYN_MNIST_ITERATIONS: bad })
+    t.is(r.code, 2, `JARZYN_MNIST_ITERATIONS=${bad}: ${r.stderr}`)
+    t.regex(r.stderr, /^jarzyn: JARZYN_MNIST_ITERATIONS must be a positive integer/)
+  }
+})
+
+test('CLI: JARZYN_MNIST_ITERATIONS sets the default of --iterations (the README\'s quick look); the flag wins', async (t) => {
+  const { parseMnistArgs } = await import('../ts/experiments/mnist/command')
+  // Synchronous from here to the restore: the other tests' commands, spawned with process.env,
+  // never see the variable.
+  const saved = process.env.JARZYN_MNIST_ITERATIONS
+  try {
+    delete process.env.JARZYN_MNIST_ITERATIONS
+    t.is(parseMnistArgs([], 2).config.iterations, 2000)
+    process.env.JARZYN_MNIST_ITERATIONS = '37'
+    t.is(parseMnistArgs([], 2).config.iterations, 37)
+    t.is(parseMnistArgs(['--preset', 'smoke'], 2).config.iterations, 37)
+    t.is(parseMnistArgs(['--iterations', '5'], 2).config.iterations, 5)
+    process.env.JARZYN_MNIST_ITERATIONS = ''
+    t.is(parseMnistArgs([], 2).config.iterations, 2000)
+  } finally {
+    if (saved === undefined) delete process.env.JARZYN_MNIST_ITERATIONS
+    else process.env.JARZYN_MNIST_ITERATIONS = saved
+  }
 })
 
 test("API: the paper preset's code path (28x28, the authors' CNN, noise start with burn-in, decoupled noise, linear decay, clipping) runs; its weights are flagged not exact", async (t) => {

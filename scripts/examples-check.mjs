@@ -96,21 +96,26 @@ function runTsBlock(b, code) {
   check(`README block at line ${b.line} (${b.section}), run verbatim`, ['--import', 'tsx', file])
 }
 
-/** Run the README's CLI command (the part after `npm install && `, already done here) as printed, in the repository. */
-function runCliBlock(b) {
+/**
+ * Run a README command as printed, in the repository (for the set-up block, the part after
+ * `npm install && `, already done here), shortened only through the environment variable the README
+ * documents; then check the report folder it writes holds `methods`.
+ */
+function runCommandBlock(b, { env, report: folder, methods }) {
   const command = b.code.trim().replace(/^npm install && /, '')
-  const report = join(ROOT, 'report')
-  // The command writes ./report: keep a user's own report aside and put it back afterwards.
+  const report = join(ROOT, folder)
+  // The command writes ./<folder>: keep a user's own aside and put it back afterwards.
   const kept = existsSync(report) ? `${report}.kept-${process.pid}` : null
   if (kept) renameSync(report, kept)
+  const envText = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')
   try {
     const start = performance.now()
-    const r = spawnSync('sh', ['-c', command], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true', JARZYN_GMM_ITERATIONS: '200' }, timeout: 300_000 })
+    const r = spawnSync('sh', ['-c', command], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true', ...env }, timeout: 300_000 })
     const s = ((performance.now() - start) / 1000).toFixed(1)
     const results = existsSync(join(report, 'results.json')) ? JSON.parse(readFileSync(join(report, 'results.json'), 'utf8')).results.map((x) => x.method) : []
-    if (r.status === 0 && ['jarzynski', 'pcd', 'cd'].every((m) => results.includes(m)) && existsSync(join(report, 'report.html'))) {
+    if (r.status === 0 && methods.every((m) => results.includes(m)) && existsSync(join(report, 'report.html'))) {
       passed++
-      console.log(`PASS README block at line ${b.line}: ${command} (JARZYN_GMM_ITERATIONS=200, ${s} s): report/ with ${results.join(', ')}`)
+      console.log(`PASS README block at line ${b.line}: ${command} (${envText}, ${s} s): ${folder}/ with ${results.join(', ')}`)
     } else {
       failed++
       console.log(`FAIL README block at line ${b.line}: ${command}: exit ${r.status ?? r.signal}, results ${JSON.stringify(results)}`)
@@ -125,7 +130,12 @@ function runCliBlock(b) {
 /** What is done with each README block: `run(block)`, or `covered` naming the check that runs it. */
 const RULES = [
   { section: /^Install$/, code: /^npm install jarzyn$/, covered: 'test:pack (installs the packed tarballs with npm install; 0.1.0 is not on the registry yet)' },
-  { section: /^Set up/, code: /npx jarzyn gmm/, run: runCliBlock },
+  { section: /^Set up/, code: /npx jarzyn gmm/, run: (b) => runCommandBlock(b, { env: { JARZYN_GMM_ITERATIONS: '200' }, report: 'report', methods: ['jarzynski', 'pcd', 'cd'] }) },
+  {
+    section: /^The image experiment/,
+    code: /^npx jarzyn mnist /,
+    run: (b) => runCommandBlock(b, { env: { JARZYN_MNIST_ITERATIONS: '20' }, report: 'mnist-report', methods: ['jarzynski', 'pcd'] }),
+  },
   { section: /^Set up/, code: /^npm install && npm test$/, covered: 'test:readme (runs it in a fresh clone)' },
   { section: /^Training in 20 lines$/, covered: 'the examples/readme-training.ts run above (checked identical)' },
   {

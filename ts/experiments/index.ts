@@ -41,5 +41,5 @@ export type {
   LiveDots,
 } from './live/protocol'
 export { writeGmmReport } from './gmm/report'
-export { linePlot, scatterPlot, heatmapPlot, PALETTE } from './svg-plots'
+export { linePlot, scatterPlot, heatmapPlot, PALETTE, LEGEND_COLUMN } from './svg-plots'
 export type { Series, ChartOptions, Cloud, HeatmapOptions } from './svg-plots'

@@ -45,7 +45,16 @@ export interface ChartOptions {
   yRange?: [number, number]
   /** Fixed x range; default: the data's (line plots) or the data's padded by 5% (scatter plots). */
   xRange?: [number, number]
+  /**
+   * Where the legend goes: `'inside'` (default), the plot's top right corner; `'right'`, a column
+   * right of the plot (the SVG grows by {@link LEGEND_COLUMN} pixels), for many series that would
+   * hide the lines.
+   */
+  legend?: 'inside' | 'right'
 }
+
+/** Width in pixels of the legend column of `legend: 'right'`. */
+export const LEGEND_COLUMN = 190
 
 /** Colours distinguishable for common colour-vision deficiencies (Okabe-Ito). */
 export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000']
@@ -88,7 +97,7 @@ class Frame {
   readonly w: number
   readonly h: number
   readonly left = 70
-  readonly right = 20
+  readonly right: number
   readonly top = 40
   readonly bottom = 50
   constructor(
@@ -96,7 +105,9 @@ class Frame {
     readonly xr: [number, number],
     readonly yr: [number, number],
   ) {
-    this.w = opts.width ?? 640
+    const column = opts.legend === 'right' ? LEGEND_COLUMN : 0
+    this.right = 20 + column
+    this.w = (opts.width ?? 640) + column
     this.h = opts.height ?? 360
   }
   sx(v: number): number {
@@ -127,6 +138,18 @@ class Frame {
     return parts.join('\n')
   }
   legend(items: { label: string; color: string; dashed?: boolean; marker?: boolean }[]): string {
+    if (this.opts.legend === 'right') {
+      const x0 = this.w - LEGEND_COLUMN + 4
+      return items
+        .map((it, i) => {
+          const y = this.top + 10 + i * 16
+          const sym = it.marker
+            ? `<circle cx="${x0 + 10}" cy="${y - 4}" r="3.5" fill="${it.color}"/>`
+            : `<line x1="${x0}" x2="${x0 + 20}" y1="${y - 4}" y2="${y - 4}" stroke="${it.color}" stroke-width="2"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>`
+          return `${sym}<text x="${x0 + 26}" y="${y}" text-anchor="start" font-size="11">${esc(it.label)}</text>`
+        })
+        .join('\n')
+    }
     const x0 = this.w - this.right - 10
     return items
       .map((it, i) => {

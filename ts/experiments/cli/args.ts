@@ -19,6 +19,18 @@ export function numberArg(name: string, v: string | undefined, fallback: number,
 }
 
 /**
+ * An environment variable that sets the default of `--iterations` (so that a README's command can
+ * be run as printed, shorter), validated like the flag; undefined when unset or empty.
+ */
+export function envIterations(name: string): number | undefined {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return undefined
+  const x = Number(raw)
+  if (!(Number.isInteger(x) && x >= 1)) throw new UsageError(`${name} must be a positive integer, got '${raw}'`)
+  return x
+}
+
+/**
  * Make sure `--out` can take the report before hours of training: create the folder (one level at
  * a time: Node's recursive mkdir never returns on some paths, e.g. under /proc) and write and
  * remove a probe file in it.

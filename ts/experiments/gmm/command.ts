@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../../device'
 import { RESAMPLE_SCHEMES, type ResampleScheme } from '../../sampler'
 import type { Method } from '../../train/options'
-import { ensureWritableDir, finishLive, liveServerIf, numberArg as num } from '../cli/args'
+import { ensureWritableDir, envIterations, finishLive, liveServerIf, numberArg as num } from '../cli/args'
 import { Progress } from '../cli/progress'
 import { METHOD_LABEL as LABEL } from '../method-label'
 import { UsageError } from '../cli/usage'
@@ -172,7 +172,7 @@ export function parseGmmArgs(
     weights: list('--weights', v.weights, P.weights),
     dataPoints: num('--data', v.data, P.dataPoints, true),
     walkers: num('--walkers', v.walkers, P.walkers, true),
-    iterations: num('--iterations', v.iterations, envIterations() ?? P.iterations, true),
+    iterations: num('--iterations', v.iterations, envIterations('JARZYN_GMM_ITERATIONS') ?? P.iterations, true),
     stepSize: num('--step-size', v['step-size'], P.stepSize),
     lrMeans: num('--lr-means', v['lr-means'], P.lrMeans),
     lrLogWeights: num('--lr-logweights', v['lr-logweights'], P.lrLogWeights),
@@ -192,15 +192,6 @@ export function parseGmmArgs(
   if (v.out !== undefined && v.out.trim() === '') throw new UsageError('--out expects a folder name')
   const liveKeep = Boolean(v['live-keep'])
   return { config, preset, out: v.out, json: Boolean(v.json), quiet: Boolean(v.quiet), help: false, live: Boolean(v.live) || liveKeep, liveKeep }
-}
-
-/** `JARZYN_GMM_ITERATIONS`, validated like `--iterations`; undefined when unset or empty. */
-function envIterations(): number | undefined {
-  const raw = process.env.JARZYN_GMM_ITERATIONS
-  if (raw === undefined || raw.trim() === '') return undefined
-  const x = Number(raw)
-  if (!(Number.isInteger(x) && x >= 1)) throw new UsageError(`JARZYN_GMM_ITERATIONS must be a positive integer, got '${raw}'`)
-  return x
 }
 
 /** The configuration in one sentence, for the report: what ran, and where it differs from the paper. */

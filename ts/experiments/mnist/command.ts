@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util'
 
 import type { Method } from '../../train/options'
-import { ensureWritableDir, finishLive, liveServerIf, numberArg as num } from '../cli/args'
+import { ensureWritableDir, envIterations, finishLive, liveServerIf, numberArg as num } from '../cli/args'
 import { Progress } from '../cli/progress'
 import { METHOD_LABEL as LABEL } from '../method-label'
 import { UsageError } from '../cli/usage'
@@ -39,7 +39,7 @@ Presets (--preset; options given explicitly override the preset):
 Options:
   --preset P          cpu | paper | smoke                    (default cpu)
   --method LIST       jarzynski, pcd, cd, or a comma-separated list, or all (default jarzynski,pcd)
-  --iterations N      parameter updates per method
+  --iterations N      parameter updates per method (default: the preset's, or $JARZYN_MNIST_ITERATIONS)
   --walkers N         walkers (a multiple of --batches)
   --batches N         walker groups (one moves per update)
   --mcmc-steps N      ULA steps of the moving group per update (CD: steps between resets)
@@ -60,6 +60,11 @@ Options:
   --live-keep         as --live, and keep serving the final state after the run until Ctrl-C
   --quiet             no progress display
   -h, --help          this help
+
+Environment:
+  JARZYN_MNIST_ITERATIONS default of --iterations (e.g. 100 for a quick look at the README's command)
+  JARZYN_TF_BACKEND       tensorflow | wasm | cpu: the TensorFlow.js backend (default: the fastest here)
+  JARZYN_CACHE_DIR        where the classifier is cached (default ~/.cache/jarzyn; empty: no cache)
 
 Exit codes: 0 done, 1 a run-time error (printed with its ERR_JARZYN_* code), 2 a usage error.
 `
@@ -134,7 +139,7 @@ export function parseMnistArgs(argv: string[], defaultThreads: number): MnistArg
   const config: MnistConfig = {
     ...P,
     methods,
-    iterations: num('--iterations', v.iterations, P.iterations, true),
+    iterations: num('--iterations', v.iterations, envIterations('JARZYN_MNIST_ITERATIONS') ?? P.iterations, true),
     walkers: num('--walkers', v.walkers, P.walkers, true),
     batches: num('--batches', v.batches, P.batches, true),
     mcmcSteps: num('--mcmc-steps', v['mcmc-steps'], P.mcmcSteps, true),

@@ -40,6 +40,7 @@ export function mnistPlots(config: MnistConfig, results: MnistResult[]): Record<
       yLabel: 'mass',
       yRange: [0, 1],
       xRange: xr,
+      legend: 'right',
     }),
   }
   const jar = results.find((r) => r.method === 'jarzynski')
