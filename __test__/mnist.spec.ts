@@ -229,7 +229,7 @@ test('CLI: `jarzyn mnist` usage errors exit 2; --help names the presets', async 
   const help = await jarzyn(['mnist', '--help'])
   t.is(help.code, 0)
   t.regex(help.stdout, /--preset P\s+cpu \| paper \| smoke/)
-  for (const args of [['--preset', 'gpu'], ['--method', 'jarzynski,foo'], ['--walkers', '1000'], ['--step-size', 'x'], ['--resample', 'bogus']]) {
+  for (const args of [['--preset', 'gpu'], ['--method', 'jarzynski,foo'], ['--walkers', '1000'], ['--step-size', 'x'], ['--resample', 'bogus'], ['--schedule', 'cosine']]) {
     const r = await jarzyn(['mnist', ...args, '--quiet'])
     t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
     t.regex(r.stderr, /^jarzyn: /)
@@ -253,6 +253,8 @@ test('CLI: JARZYN_MNIST_ITERATIONS sets the default of --iterations (the README\
     t.is(parseMnistArgs([], 2).config.iterations, 37)
     t.is(parseMnistArgs(['--preset', 'smoke'], 2).config.iterations, 37)
     t.is(parseMnistArgs(['--iterations', '5'], 2).config.iterations, 5)
+    t.is(parseMnistArgs([], 2).config.schedule, 'linear')
+    t.is(parseMnistArgs(['--schedule', 'constant'], 2).config.schedule, 'constant')
     process.env.JARZYN_MNIST_ITERATIONS = ''
     t.is(parseMnistArgs([], 2).config.iterations, 2000)
   } finally {

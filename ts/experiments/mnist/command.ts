@@ -28,7 +28,8 @@ Presets (--preset; options given explicitly override the preset):
   cpu    (default) sized for 2 CPU cores: 14x14 images, a 3-layer CNN over a starting model
          whose walkers are exact samples (an equal-weight mixture of one Gaussian per digit:
          the data's modes with the wrong masses, as the paper's Gaussian-mixture experiment
-         starts with equal weights), 1023 walkers in 3 groups. Exact weights (noise sqrt(2h)).
+         starts with equal weights), 1023 walkers in 3 groups, 10 steps of h = 1e-4 per
+         update, learning rates decaying linearly to 0. Exact weights (noise sqrt(2h)).
   paper  the authors' configuration: 28x28, their CNN, uniform-noise start and 20000 unweighted
          steps, 1024 walkers in groups of 256 x 30 steps, h = 5e-5 with noise std 1e-4 (the
          weights are then NOT exact; --noise-std off makes them exact), Adam 1e-4, betas (0,
@@ -47,6 +48,7 @@ Options:
   --noise-std S|off   the moves' noise std when not sqrt(2h) (not exact); off: sqrt(2h)
   --lr R              Adam learning rate of the network
   --lr-logweights R   Adam learning rate of the starting mixture's log-weights
+  --schedule S        constant | linear (decay to 0 over the run) learning rates
   --resample SPEC     SCHEME[:ESS_FRACTION] | off
   --tail F            fraction of the run whose masses are averaged (0..1]
   --seed S            seed
@@ -80,6 +82,7 @@ const OPTIONS = {
   'noise-std': { type: 'string' },
   lr: { type: 'string' },
   'lr-logweights': { type: 'string' },
+  schedule: { type: 'string' },
   resample: { type: 'string' },
   tail: { type: 'string' },
   seed: { type: 'string' },
@@ -106,6 +109,11 @@ export interface MnistArgs {
   /** Keep serving the live page's final state until SIGINT/SIGTERM. */
   liveKeep: boolean
   help: boolean
+}
+
+function scheduleArg(v: string): MnistConfig['schedule'] {
+  if (v !== 'constant' && v !== 'linear') throw new UsageError(`--schedule must be constant or linear, got '${v}'`)
+  return v
 }
 
 /** Parse `jarzyn mnist` arguments; throws UsageError on bad input. */
@@ -147,6 +155,7 @@ export function parseMnistArgs(argv: string[], defaultThreads: number): MnistArg
     noiseStd: noise === undefined ? P.noiseStd : noise === 'off' ? null : num('--noise-std', noise, 0),
     lr: num('--lr', v.lr, P.lr),
     lrLogWeights: num('--lr-logweights', v['lr-logweights'], P.lrLogWeights),
+    schedule: v.schedule === undefined ? P.schedule : scheduleArg(v.schedule),
     resample,
     tail: num('--tail', v.tail, P.tail),
     seed: num('--seed', v.seed, P.seed, true),

@@ -137,7 +137,7 @@ export const MNIST_PRESETS: MnistPresets = {
     iterations: 2000,
     lr: 1e-4,
     lrLogWeights: 3e-3,
-    schedule: 'constant',
+    schedule: 'linear',
     clip: null,
     penalty: 0,
     dataBatch: 128,
