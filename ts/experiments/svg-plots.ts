@@ -138,26 +138,18 @@ class Frame {
     return parts.join('\n')
   }
   legend(items: { label: string; color: string; dashed?: boolean; marker?: boolean }[]): string {
-    if (this.opts.legend === 'right') {
-      const x0 = this.w - LEGEND_COLUMN + 4
-      return items
-        .map((it, i) => {
-          const y = this.top + 10 + i * 16
-          const sym = it.marker
-            ? `<circle cx="${x0 + 10}" cy="${y - 4}" r="3.5" fill="${it.color}"/>`
-            : `<line x1="${x0}" x2="${x0 + 20}" y1="${y - 4}" y2="${y - 4}" stroke="${it.color}" stroke-width="2"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>`
-          return `${sym}<text x="${x0 + 26}" y="${y}" text-anchor="start" font-size="11">${esc(it.label)}</text>`
-        })
-        .join('\n')
-    }
-    const x0 = this.w - this.right - 10
+    // Inside: symbols at the plot's right edge, labels right-aligned before them. Right: a column
+    // beside the plot, symbols first, labels left-aligned after them.
+    const right = this.opts.legend === 'right'
+    const sym0 = right ? this.w - LEGEND_COLUMN + 4 : this.w - this.right - 32
+    const text = right ? { x: sym0 + 26, anchor: 'start' } : { x: sym0 - 6, anchor: 'end' }
     return items
       .map((it, i) => {
-        const y = this.top + 14 + i * 16
+        const y = this.top + (right ? 10 : 14) + i * 16
         const sym = it.marker
-          ? `<circle cx="${x0 - 12}" cy="${y - 4}" r="3.5" fill="${it.color}"/>`
-          : `<line x1="${x0 - 22}" x2="${x0 - 2}" y1="${y - 4}" y2="${y - 4}" stroke="${it.color}" stroke-width="2"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>`
-        return `${sym}<text x="${x0 - 28}" y="${y}" text-anchor="end" font-size="11">${esc(it.label)}</text>`
+          ? `<circle cx="${sym0 + 10}" cy="${y - 4}" r="3.5" fill="${it.color}"/>`
+          : `<line x1="${sym0}" x2="${sym0 + 20}" y1="${y - 4}" y2="${y - 4}" stroke="${it.color}" stroke-width="2"${it.dashed ? ' stroke-dasharray="5 3"' : ''}/>`
+        return `${sym}<text x="${text.x}" y="${y}" text-anchor="${text.anchor}" font-size="11">${esc(it.label)}</text>`
       })
       .join('\n')
   }

@@ -142,7 +142,9 @@ impl Book {
       }
     }
     if self.phase == Phase::Moved {
-      return Err(CoreError::BadState("cannot change the noise between move() and observe()"));
+      return Err(CoreError::BadState(
+        "cannot change the noise between move() and observe()",
+      ));
     }
     self.noise_std = std;
     Ok(())

@@ -128,24 +128,32 @@ fn largest_remainder_sums() {
   assert_eq!(largest_remainder(&[0.25, 0.75], 3).iter().sum::<usize>(), 3);
 }
 
+/// `n` weighted CPU walkers on 2 threads, started at exact samples of `g` (sample seed `sample_seed`).
+fn sampled_walkers(g: &GaussianMixture, n: usize, step_size: f64, seed: u64, sample_seed: u64) -> crate::CpuWalkers {
+  use crate::{CpuWalkers, WalkerConfig, Walkers};
+  let mut s = CpuWalkers::new(WalkerConfig {
+    walkers: n,
+    dim: crate::Energy::dim(g),
+    step_size,
+    seed,
+    threads: 2,
+    weighted: true,
+  })
+  .unwrap();
+  s.fill_positions(&mut |x| g.sample(x, sample_seed, 0, false).map(|_| ()))
+    .unwrap();
+  s
+}
+
 /// The walker-weighted gradient folded into an observation equals the standalone one bit for
 /// bit, and the plain weighted formula to f32 round-off.
 #[test]
 fn fused_walker_grad_matches() {
   use crate::energy::combine_parts;
-  use crate::{CpuWalkers, WalkerConfig, Walkers};
+  use crate::Walkers;
   let d = 7;
   let g = paper_model(d);
-  let mut s = CpuWalkers::new(WalkerConfig {
-    walkers: 3001,
-    dim: d,
-    step_size: 0.2,
-    seed: 4,
-    threads: 2,
-    weighted: true,
-  })
-  .unwrap();
-  s.fill_positions(&mut |x| g.sample(x, 9, 0, false).map(|_| ())).unwrap();
+  let mut s = sampled_walkers(&g, 3001, 0.2, 4, 9);
   s.observe_energy(&g, false).unwrap();
   s.move_walkers().unwrap();
   let (_, parts) = s.observe_energy(&g, true).unwrap();
@@ -171,20 +179,11 @@ fn unfolded_observation_updates_weights_as_the_folded_one() {
   // same weight update as FusedEnergy::observe, bit for bit, and a later walker gradient computed
   // anew equals the one a folded observation would have cached.
   use crate::energy::FusedEnergy;
-  use crate::{CpuWalkers, WalkerConfig, Walkers};
+  use crate::Walkers;
   let d = 5;
   let make = || {
     let g = paper_model(d);
-    let mut s = CpuWalkers::new(WalkerConfig {
-      walkers: 2001,
-      dim: d,
-      step_size: 0.1,
-      seed: 6,
-      threads: 2,
-      weighted: true,
-    })
-    .unwrap();
-    s.fill_positions(&mut |x| g.sample(x, 3, 0, false).map(|_| ())).unwrap();
+    let s = sampled_walkers(&g, 2001, 0.1, 6, 3);
     (FusedEnergy::new(g), s)
   };
   let (mut fa, mut a) = make();
