@@ -224,6 +224,34 @@ test('live server: well-formed server-sent events, batched points, pictures, sta
   t.pass()
 })
 
+test('withLive: a body that fails (e.g. writing the report) ends the page with the error and closes the server', async (t) => {
+  const { withLive } = await import('../ts/experiments/cli/args')
+  const write = process.stderr.write
+  process.stderr.write = (() => true) as typeof process.stderr.write
+  let url = ''
+  try {
+    await t.throwsAsync(
+      withLive(true, false, async (live) => {
+        url = live!.url
+        throw new Error('disk full')
+      }),
+      { message: 'disk full' },
+    )
+  } finally {
+    process.stderr.write = write
+  }
+  const port = Number(new URL(url).port)
+  const refused = await new Promise<boolean>((resolve) => {
+    const c = connect(port, '127.0.0.1')
+    c.on('connect', () => {
+      c.destroy()
+      resolve(false)
+    })
+    c.on('error', () => resolve(true))
+  })
+  t.true(refused, 'the server no longer listens')
+})
+
 test('live server: bad layouts and unknown ids are errors; long series are thinned evenly for late pages', async (t) => {
   const live = await startLiveServer({ historyPoints: 10, flushMs: 1000 })
   t.teardown(() => live.close())

@@ -4,10 +4,10 @@
  * never destroys the previous checkpoint.
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
-import { dirname, basename, join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 
+import { writeFileAtomic } from '../atomic-file'
 import { jarzynError } from '../errors'
 
 const MAGIC = 'JARZYNCK'
@@ -49,66 +49,7 @@ export function writeCheckpoint(path: string, meta: unknown, arrays: Record<stri
   head.writeUInt32LE(VERSION, 8)
   head.writeUInt32LE(header.length, 12)
   const digest = createHash('sha256').update(head).update(header).update(payload).digest()
-  const tmpPrefix = `.${basename(path)}.tmp-`
-  const tmp = join(dirname(path), `${tmpPrefix}${process.pid}-${randomBytes(4).toString('hex')}`)
-  const fd = openSync(tmp, 'w')
-  try {
-    for (const b of [head, header, payload, digest]) {
-      let done = 0
-      while (done < b.length) done += writeSync(fd, b, done, b.length - done)
-    }
-    fsyncSync(fd)
-  } catch (e) {
-    closeSync(fd)
-    try {
-      unlinkSync(tmp)
-    } catch {
-      /* already gone */
-    }
-    throw e
-  }
-  closeSync(fd)
-  renameSync(tmp, path)
-  try {
-    const dfd = openSync(dirname(path), 'r')
-    fsyncSync(dfd)
-    closeSync(dfd)
-  } catch {
-    // Some platforms (Windows) cannot fsync a folder; the rename is still atomic there.
-  }
-  removeOrphans(dirname(path), tmpPrefix)
-}
-
-/**
- * Temporary files that a killed process left mid-save would pile up beside the checkpoint: remove
- * those whose writer (the pid in the name) is gone. A live writer's file is never touched.
- */
-function removeOrphans(dir: string, tmpPrefix: string): void {
-  let names: string[]
-  try {
-    names = readdirSync(dir)
-  } catch {
-    return
-  }
-  for (const name of names) {
-    if (!name.startsWith(tmpPrefix)) continue
-    const pid = Number(/^(\d+)-/.exec(name.slice(tmpPrefix.length))?.[1])
-    if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue
-    try {
-      unlinkSync(join(dir, name))
-    } catch {
-      // Another process got there first.
-    }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
+  writeFileAtomic(path, [head, header, payload, digest])
 }
 
 /** Read a checkpoint written by {@link writeCheckpoint}; refuses corrupt or foreign files. */

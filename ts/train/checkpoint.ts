@@ -153,10 +153,7 @@ function restoreInto(state: TrainerState, energy: Energy, m: Record<string, unkn
   if (typeof m.stepSize !== 'number' || !(m.stepSize > 0) || !Number.isFinite(m.stepSize)) throw bad('`stepSize` is not a positive number')
   const stepSize = m.stepSize
   // Checkpoints from before the option have no noiseStd: they ran with sqrt(2h).
-  const noiseStd = m.noiseStd ?? null
-  if (noiseStd !== state.options.noiseStd) {
-    throw bad(`noiseStd is ${JSON.stringify(noiseStd)} in the checkpoint but ${JSON.stringify(state.options.noiseStd)} in the options`)
-  }
+  expect('noiseStd', m.noiseStd ?? null, o.noiseStd)
   const counters = m.counters
   const groups = state.samplers.length
   if (!Array.isArray(counters) || counters.length !== groups || counters.some((c) => !Array.isArray(c) || c.length !== SAMPLER_COUNTERS.length || c.some((v) => typeof v !== 'number'))) {

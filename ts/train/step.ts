@@ -138,6 +138,7 @@ export function step(state: TrainerState, energy: Energy, profiler: Profiler): I
       cess = after.cess
       if (resample && !clearlyNoResampling(after.ess, resample.essFraction, s.walkers)) {
         resampled = prof.time('resample', () => s.maybeResample(resample))
+        // Counted here: reading s.resamplings would be one more native call.
         if (resampled) resamplings++
       }
     }

@@ -158,29 +158,28 @@ impl<E: Energy> FusedEnergy<E> {
 
   /// Observe the energy at the walkers, folding the next iteration's walker-weighted gradient in.
   pub fn observe(&mut self, walkers: &mut dyn Walkers) -> Result<ObserveReport> {
-    self.check_dim(walkers)?;
-    self.energy.validate()?;
-    self.cached = None;
-    let (report, parts) = walkers.observe_energy(&self.energy, true)?;
-    if let Ok(grad) = combine_parts(&parts, self.energy.param_count()) {
-      self.cached = Some(Folded {
-        key: walkers.state_key(),
-        version: self.version,
-        grad,
-      });
-    }
-    Ok(report)
+    self.observe_folding(walkers, true)
   }
 
-  /// Observe the energy at the walkers without folding a gradient in: for an observation whose
-  /// walker-weighted gradient nobody reads (the annealed-importance observation at new parameters
-  /// of the backward kernel at theta_k, which a move and another observation follow before the
-  /// next gradient). The same weight update as [`FusedEnergy::observe`], bit for bit.
-  pub fn observe_unfolded(&mut self, walkers: &mut dyn Walkers) -> Result<ObserveReport> {
+  /// Observe the energy at the walkers; with `fold` false no gradient is folded in, for an
+  /// observation whose walker-weighted gradient nobody reads (the annealed-importance observation
+  /// at new parameters of the backward kernel at theta_k, which a move and another observation
+  /// follow before the next gradient). The weight update is the same either way, bit for bit.
+  pub fn observe_folding(&mut self, walkers: &mut dyn Walkers, fold: bool) -> Result<ObserveReport> {
     self.check_dim(walkers)?;
     self.energy.validate()?;
     self.cached = None;
-    Ok(walkers.observe_energy(&self.energy, false)?.0)
+    let (report, parts) = walkers.observe_energy(&self.energy, fold)?;
+    if fold {
+      if let Ok(grad) = combine_parts(&parts, self.energy.param_count()) {
+        self.cached = Some(Folded {
+          key: walkers.state_key(),
+          version: self.version,
+          grad,
+        });
+      }
+    }
+    Ok(report)
   }
 
   /// (sum_i p_i dU/dtheta(X_i), sum_i p_i U(X_i)) with p the walkers' normalised weights: from the

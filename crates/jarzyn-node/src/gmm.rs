@@ -252,12 +252,7 @@ impl NativeGmm {
     if move_walkers {
       w.move_walkers().or_throw(&env)?;
     }
-    let report = if fold {
-      self.fused.observe(w)
-    } else {
-      self.fused.observe_unfolded(w)
-    }
-    .or_throw(&env)?;
+    let report = self.fused.observe_folding(w, fold).or_throw(&env)?;
     let resampled = match ess_fraction {
       Some(f) => w.maybe_resample(f, s).or_throw(&env)?,
       None => false,

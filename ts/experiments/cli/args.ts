@@ -1,11 +1,13 @@
 /**
- * What the experiment commands share: number flags, the output folder check, the live server.
+ * What the experiment commands share: number and resampling flags, the output folder check, the
+ * live server.
  * @internal
  * @module
  */
 import { mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 
+import { RESAMPLE_SCHEMES, type ResampleScheme } from '../../sampler'
 import { startLiveServer, type LiveServer } from '../live/server'
 import { UsageError } from './usage'
 
@@ -16,6 +18,30 @@ export function numberArg(name: string, v: string | undefined, fallback: number,
   if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`${name} expects a number, got '${v}'`)
   if (integer && !Number.isInteger(x)) throw new UsageError(`${name} expects an integer, got '${v}'`)
   return x
+}
+
+/**
+ * `--resample SCHEME[:ESS_FRACTION] | SCHEME:cv2=C | off` (or `none`): the scheme and the ESS / N
+ * below which it resamples (default 0.5; cv2=C is ESS / N < 1 / (1 + C)), or null for none.
+ */
+export function resampleArg(v: string): { scheme: ResampleScheme; essFraction: number } | null {
+  if (v === 'off' || v === 'none') return null
+  const [scheme, thr] = v.split(':')
+  if (!(RESAMPLE_SCHEMES as readonly string[]).includes(scheme)) {
+    throw new UsageError(`--resample scheme must be one of ${RESAMPLE_SCHEMES.join(', ')} or 'off', got '${scheme}'`)
+  }
+  let essFraction = 0.5
+  if (thr !== undefined) {
+    if (thr.startsWith('cv2=')) {
+      const c = Number(thr.slice(4))
+      if (!(c >= 0)) throw new UsageError(`--resample cv2 threshold must be a number >= 0, got '${thr.slice(4)}'`)
+      essFraction = 1 / (1 + c)
+    } else {
+      essFraction = Number(thr)
+      if (!(essFraction >= 0 && essFraction <= 1)) throw new UsageError(`--resample ESS fraction must be in [0, 1], got '${thr}'`)
+    }
+  }
+  return { scheme: scheme as ResampleScheme, essFraction }
 }
 
 /**
@@ -72,10 +98,22 @@ export async function liveServerIf(enabled: boolean): Promise<LiveServer | null>
 }
 
 /**
- * The end of a live run: with `keep`, the final state stays served until SIGINT/SIGTERM (so that
- * one can look at it after the run); then the server stops.
+ * Run `body` with the live page when `enabled`: afterwards the page says the run finished and, with
+ * `keep`, the final state stays served until SIGINT/SIGTERM (so that one can look at it after the
+ * run); on any failure, the report's included, it says so. The server is closed either way, so that
+ * a failed command does not stay alive on its open socket.
  */
-export async function finishLive(live: LiveServer, keep: boolean): Promise<void> {
+export async function withLive<T>(enabled: boolean, keep: boolean, body: (live: LiveServer | null) => Promise<T>): Promise<T> {
+  const live = await liveServerIf(enabled)
+  if (!live) return body(null)
+  let value: T
+  try {
+    value = await body(live)
+  } catch (e) {
+    live.end(`run failed: ${(e as Error).message}`)
+    await live.close()
+    throw e
+  }
   if (keep) {
     live.end('run finished: the final state is shown until the command is stopped (Ctrl-C)')
     process.stderr.write(`live: run finished; serving the final state at ${live.url} until Ctrl-C\n`)
@@ -92,4 +130,5 @@ export async function finishLive(live: LiveServer, keep: boolean): Promise<void>
     live.end('run finished (the live server has stopped)')
   }
   await live.close()
+  return value
 }

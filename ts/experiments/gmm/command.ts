@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { CUDA_AUTO_MIN_ELEMENTS, DEVICES, type SamplerDevice } from '../../device'
 import { RESAMPLE_SCHEMES, type ResampleScheme } from '../../sampler'
 import type { Method } from '../../train/options'
-import { ensureWritableDir, envIterations, finishLive, liveServerIf, numberArg as num } from '../cli/args'
+import { ensureWritableDir, envIterations, numberArg as num, resampleArg, withLive } from '../cli/args'
 import { Progress } from '../cli/progress'
 import { METHOD_LABEL as LABEL } from '../method-label'
 import { UsageError } from '../cli/usage'
@@ -84,27 +84,6 @@ function list(name: string, v: string | undefined, fallback: number[]): number[]
   return xs
 }
 
-function resampleSpec(v: string | undefined, preset: GmmPreset): GmmConfig['resample'] {
-  if (v === undefined) return { ...GMM_PRESETS[preset].resample }
-  if (v === 'off' || v === 'none') return null
-  const [scheme, thr] = v.split(':')
-  if (!(RESAMPLE_SCHEMES as readonly string[]).includes(scheme)) {
-    throw new UsageError(`--resample scheme must be one of ${RESAMPLE_SCHEMES.join(', ')} or 'off', got '${scheme}'`)
-  }
-  let essFraction = 0.5
-  if (thr !== undefined) {
-    if (thr.startsWith('cv2=')) {
-      const c = Number(thr.slice(4))
-      if (!(c >= 0)) throw new UsageError(`--resample cv2 threshold must be a number >= 0, got '${thr.slice(4)}'`)
-      essFraction = 1 / (1 + c)
-    } else {
-      essFraction = Number(thr)
-      if (!(essFraction >= 0 && essFraction <= 1)) throw new UsageError(`--resample ESS fraction must be in [0, 1], got '${thr}'`)
-    }
-  }
-  return { scheme: scheme as ResampleScheme, essFraction }
-}
-
 /**
  * `--means -10,6` and `--step-size -0.1` read naturally but parseArgs takes a value starting with
  * '-' for an option: join `--opt` with a following negative number into `--opt=value`.
@@ -177,7 +156,7 @@ export function parseGmmArgs(
     lrMeans: num('--lr-means', v['lr-means'], P.lrMeans),
     lrLogWeights: num('--lr-logweights', v['lr-logweights'], P.lrLogWeights),
     cdLrFactor: num('--cd-lr-factor', v['cd-lr-factor'], P.cdLrFactor),
-    resample: resampleSpec(v.resample, preset),
+    resample: v.resample === undefined ? { ...GMM_PRESETS[preset].resample } : resampleArg(v.resample),
     cdReset: num('--cd-reset', v['cd-reset'], P.cdReset, true),
     seed: num('--seed', v.seed, P.seed, true),
     threads: num('--threads', v.threads, defaultThreads, true),
@@ -235,10 +214,8 @@ export async function gmmCommand(argv: string[], defaultThreads: number): Promis
   const progress = new Progress(process.stderr, !args.quiet)
   let current: Method | null = null
   // The live page: on a free port of 127.0.0.1, its address on stderr (also with --quiet).
-  const live = await liveServerIf(args.live)
-  let results: GmmResult[]
-  try {
-    results = await runGmmExperiment(
+  await withLive(args.live, args.liveKeep, async (live) => {
+    const results = await runGmmExperiment(
       args.config,
       (method, done, total, last) => {
         if (method !== current) {
@@ -250,28 +227,21 @@ export async function gmmCommand(argv: string[], defaultThreads: number): Promis
       },
       { live: live ?? undefined, description: configuration },
     )
-  } catch (e) {
-    if (live) {
-      live.end(`run failed: ${(e as Error).message}`)
-      await live.close()
+    if (args.json) {
+      for (const r of results) {
+        const { series: _s, walkers: _w, ...rest } = r
+        process.stdout.write(JSON.stringify(rest) + '\n')
+      }
+    } else {
+      process.stdout.write(formatGmmTable(results) + '\n')
+      if (args.config.device !== undefined && args.config.device !== 'cpu') {
+        process.stdout.write(`walkers ran on: ${[...new Set(results.map((r) => r.device))].join(', ')} (--device ${args.config.device})\n`)
+      }
     }
-    throw e
-  }
-  if (args.json) {
-    for (const r of results) {
-      const { series: _s, walkers: _w, ...rest } = r
-      process.stdout.write(JSON.stringify(rest) + '\n')
+    if (args.out) {
+      const files = writeGmmReport(args.out, args.config, results, { jarzyn: 'gmm', preset: args.preset, configuration, date: new Date().toISOString() })
+      if (!args.json) process.stdout.write(`report: ${args.out}/report.html (${files.length} files)\n`)
     }
-  } else {
-    process.stdout.write(formatGmmTable(results) + '\n')
-    if (args.config.device !== undefined && args.config.device !== 'cpu') {
-      process.stdout.write(`walkers ran on: ${[...new Set(results.map((r) => r.device))].join(', ')} (--device ${args.config.device})\n`)
-    }
-  }
-  if (args.out) {
-    const files = writeGmmReport(args.out, args.config, results, { jarzyn: 'gmm', preset: args.preset, configuration, date: new Date().toISOString() })
-    if (!args.json) process.stdout.write(`report: ${args.out}/report.html (${files.length} files)\n`)
-  }
-  if (live) await finishLive(live, args.liveKeep)
+  })
   return 0
 }

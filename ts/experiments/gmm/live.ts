@@ -11,11 +11,10 @@ import type { Method } from '../../train/options'
 import type { IterationStats } from '../../train/step'
 import type { LiveServer } from '../live/server'
 import type { LiveLayout, LiveSeriesSpec } from '../live/protocol'
-import { METHOD_LABEL as LABEL } from '../method-label'
+import { METHOD_COLOR as COLOR, METHOD_LABEL as LABEL } from '../method-label'
 import { PALETTE } from '../svg-plots'
 import type { GmmConfig } from './experiment'
 
-const COLOR: Record<Method, string> = { jarzynski: PALETTE[0], pcd: PALETTE[1], cd: PALETTE[2] }
 const REF = '#777'
 
 /** Walkers drawn on the picture, at most. */
@@ -121,11 +120,9 @@ export class GmmLiveFeed {
       w?.forEach((v, i) => live.push(`w.${m}.${i}`, k, v))
       live.push(`ess.${m}`, k, s.essFraction)
       if (m === 'jarzynski') {
-        if (s.khat !== null) live.push('khat.jarzynski', k, s.khat)
-        if (s.cess !== null) live.push('cess.jarzynski', k, s.cess / this.#c.walkers)
-        if (s.logZ !== null) live.push('logz.jarzynski', k, s.logZ)
+        live.pushAll(k, { 'khat.jarzynski': s.khat, 'cess.jarzynski': s.cess === null ? null : s.cess / this.#c.walkers, 'logz.jarzynski': s.logZ })
       }
-      if (s.logZExact !== null) live.push(`logzExact.${m}`, k, s.logZExact)
+      live.pushAll(k, { [`logzExact.${m}`]: s.logZExact })
       const f = (v: number | null, d = 3) => (v === null ? '–' : Number.isFinite(v) ? v.toFixed(d) : String(v))
       const parts = [`${LABEL[m]}: iteration ${k + 1} / ${this.#c.iterations}`, `ESS/N ${f(s.essFraction)}`]
       if (m === 'jarzynski') parts.push(`k-hat ${f(s.khat, 2)}`, `CESS/N ${f(s.cess === null ? null : s.cess / this.#c.walkers)}`, `log Z ${f(s.logZ)} (exact ${f(s.logZExact)})`)

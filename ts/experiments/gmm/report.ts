@@ -6,13 +6,10 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { writeAtomic } from '../atomic'
+import { writeFileAtomic } from '../../atomic-file'
+import { METHOD_COLOR, METHOD_LABEL } from '../method-label'
 import { esc, linePlot, scatterPlot, PALETTE, type Series } from '../svg-plots'
 import { gmmDiagnosticsEvery, type GmmConfig, type GmmResult } from './experiment'
-
-const METHOD_COLOR: Record<string, string> = { jarzynski: PALETTE[0], pcd: PALETTE[1], cd: PALETTE[2] }
-const METHOD_LABEL: Record<string, string> = { jarzynski: 'Jarzynski', pcd: 'PCD', cd: 'CD' }
-
 
 /** The four plots, as SVG strings keyed by file name. */
 export function gmmPlots(config: GmmConfig, results: GmmResult[]): Record<string, string> {
@@ -137,13 +134,13 @@ export function writeGmmReport(dir: string, config: GmmConfig, results: GmmResul
   const plots = gmmPlots(config, results)
   const written: string[] = []
   for (const [name, svg] of Object.entries(plots)) {
-    writeAtomic(join(dir, name), svg)
+    writeFileAtomic(join(dir, name), svg)
     written.push(name)
   }
   const summary = results.map(({ series: _s, walkers: _w, ...rest }) => rest)
-  writeAtomic(join(dir, 'results.json'), JSON.stringify({ config, meta, results: summary }, null, 2) + '\n')
-  writeAtomic(join(dir, 'series.json'), JSON.stringify(results.map((r) => ({ method: r.method, ...r.series }))) + '\n')
-  writeAtomic(join(dir, 'series.csv'), seriesCsv(results))
+  writeFileAtomic(join(dir, 'results.json'), JSON.stringify({ config, meta, results: summary }, null, 2) + '\n')
+  writeFileAtomic(join(dir, 'series.json'), JSON.stringify(results.map((r) => ({ method: r.method, ...r.series }))) + '\n')
+  writeFileAtomic(join(dir, 'series.csv'), seriesCsv(results))
   written.push('results.json', 'series.json', 'series.csv')
   const figs = Object.keys(plots)
     .map((name) => `<figure>${plots[name].replace(/^<svg /, '<svg class="plot" ')}<figcaption>${name}</figcaption></figure>`)
@@ -168,7 +165,7 @@ ${diagnosticsNote(config, results)}
 <p>Raw series: <a href="series.json">series.json</a>, <a href="series.csv">series.csv</a>; summary: <a href="results.json">results.json</a>.</p>
 </body></html>
 `
-  writeAtomic(join(dir, 'report.html'), html)
+  writeFileAtomic(join(dir, 'report.html'), html)
   written.push('report.html')
   return written
 }

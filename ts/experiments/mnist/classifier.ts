@@ -5,11 +5,12 @@
  * @module
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import type * as TF from '@tensorflow/tfjs'
 
+import { writeFileAtomic } from '../../atomic-file'
 import { cacheDir } from '../../cache-dir'
 import { fillNormals } from '../../normals'
 import { SplitMix64 } from '../../splitmix'
@@ -105,7 +106,8 @@ export function digitClassifier(train: DigitImages, heldOut: DigitImages, digits
       const values = new Float32Array(blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.byteLength))
       let off = 0
       for (const v of net.vars) {
-        v.assign(tf.tensor(values.subarray(off, off + v.size), v.shape))
+        // tidy: assign copies, the source tensor would otherwise stay allocated.
+        tf.tidy(() => v.assign(tf.tensor(values.subarray(off, off + v.size), v.shape)))
         off += v.size
       }
       cached = off === values.length
@@ -148,9 +150,7 @@ export function digitClassifier(train: DigitImages, heldOut: DigitImages, digits
       }
       try {
         mkdirSync(dir!, { recursive: true })
-        const tmp = `${file}.tmp-${process.pid}`
-        writeFileSync(tmp, Buffer.from(values.buffer))
-        renameSync(tmp, file)
+        writeFileAtomic(file, new Uint8Array(values.buffer))
       } catch {
         // A cache that cannot be written costs a retraining next time, nothing else.
       }

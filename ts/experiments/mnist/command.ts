@@ -4,14 +4,14 @@
  */
 import { parseArgs } from 'node:util'
 
+import { initTensorflow } from '../../tf/backend'
 import type { Method } from '../../train/options'
-import { ensureWritableDir, envIterations, finishLive, liveServerIf, numberArg as num } from '../cli/args'
+import { ensureWritableDir, envIterations, numberArg as num, resampleArg, withLive } from '../cli/args'
 import { Progress } from '../cli/progress'
 import { METHOD_LABEL as LABEL } from '../method-label'
 import { UsageError } from '../cli/usage'
 import { MNIST_PRESETS, validateMnistConfig, type MnistConfig, type MnistPreset } from './config'
-import { loadDigits } from './data'
-import { runMnistExperiment, type MnistResult } from './experiment'
+import { mnistSetup, runMnistExperiment, type MnistResult } from './experiment'
 import { MnistLiveFeed } from './live'
 import { mnistSummary, writeMnistReport } from './report'
 
@@ -49,7 +49,7 @@ Options:
   --lr R              Adam learning rate of the network
   --lr-logweights R   Adam learning rate of the starting mixture's log-weights
   --schedule S        constant | linear (decay to 0 over the run) learning rates
-  --resample SPEC     SCHEME[:ESS_FRACTION] | off
+  --resample SPEC     SCHEME[:ESS_FRACTION] | SCHEME:cv2=C | off
   --tail F            fraction of the run whose masses are averaged (0..1]
   --seed S            seed
   --threads T         threads of the native walkers
@@ -133,17 +133,6 @@ export function parseMnistArgs(argv: string[], defaultThreads: number): MnistArg
     throw new UsageError(`--method must list jarzynski, pcd, cd (comma-separated, no repeats) or be all, got '${m}'`)
   }
   const noise = v['noise-std']
-  let resample = P.resample
-  if (v.resample !== undefined) {
-    if (v.resample === 'off') resample = null
-    else {
-      const [scheme, thr] = v.resample.split(':')
-      if (!['multinomial', 'systematic', 'stratified', 'residual'].includes(scheme)) throw new UsageError(`--resample scheme must be multinomial, systematic, stratified or residual, got '${scheme}'`)
-      const essFraction = thr === undefined ? 0.5 : Number(thr)
-      if (!(essFraction >= 0 && essFraction <= 1)) throw new UsageError(`--resample ESS fraction must be in [0, 1], got '${thr}'`)
-      resample = { scheme: scheme as 'systematic', essFraction }
-    }
-  }
   const config: MnistConfig = {
     ...P,
     methods,
@@ -156,7 +145,7 @@ export function parseMnistArgs(argv: string[], defaultThreads: number): MnistArg
     lr: num('--lr', v.lr, P.lr),
     lrLogWeights: num('--lr-logweights', v['lr-logweights'], P.lrLogWeights),
     schedule: v.schedule === undefined ? P.schedule : scheduleArg(v.schedule),
-    resample,
+    resample: v.resample === undefined ? P.resample : resampleArg(v.resample),
     tail: num('--tail', v.tail, P.tail),
     seed: num('--seed', v.seed, P.seed, true),
     threads: num('--threads', v.threads, defaultThreads, true),
@@ -199,13 +188,15 @@ export async function mnistCommand(argv: string[], defaultThreads: number): Prom
     process.stderr.write(`jarzyn mnist: preset '${args.preset}', ${c.methods.join(', ')}, ${c.iterations} updates, ${c.side}x${c.side} images, ${c.walkers} walkers${c.noiseStd === null ? '' : `, noise std ${c.noiseStd} (weights NOT exact)`}\n`)
   }
   const progress = new Progress(process.stderr, !args.quiet)
-  const live = await liveServerIf(args.live)
-  const feed = live ? new MnistLiveFeed(live, c) : null
-  let current: Method | null = null
-  let masses = ''
-  let results: MnistResult[]
-  try {
-    results = await runMnistExperiment(c, {
+  await withLive(args.live, args.liveKeep, async (live) => {
+    const feed = live ? new MnistLiveFeed(live, c) : null
+    await initTensorflow()
+    // Made here so that the report's data grid reuses the training images the run loaded.
+    const setup = mnistSetup(c)
+    let current: Method | null = null
+    let masses = ''
+    const results = await runMnistExperiment(c, {
+      setup,
       checkpointDir: args.checkpoint,
       onProgress: (method, done, total, last, m) => {
         if (method !== current) {
@@ -218,20 +209,12 @@ export async function mnistCommand(argv: string[], defaultThreads: number): Prom
       },
       onMeasure: feed ? (method, it, x, w, m, s) => feed.measure(method, it, x, w, m, s) : undefined,
     })
-  } catch (e) {
-    if (live) {
-      live.end(`run failed: ${(e as Error).message}`)
-      await live.close()
+    if (args.json) for (const r of results) process.stdout.write(JSON.stringify(mnistSummary(r)) + '\n')
+    else process.stdout.write(formatMnistTable(results) + '\n')
+    if (args.out) {
+      const files = writeMnistReport(args.out, c, results, setup.train.images, { preset: args.preset })
+      if (!args.quiet) process.stderr.write(`report: ${args.out}/report.html (${files.length} files)\n`)
     }
-    throw e
-  }
-  if (args.json) for (const r of results) process.stdout.write(JSON.stringify(mnistSummary(r)) + '\n')
-  else process.stdout.write(formatMnistTable(results) + '\n')
-  if (args.out) {
-    const data = loadDigits({ split: 'train', digits: c.digits, counts: c.counts, side: c.side, seed: c.seed }).images
-    const files = writeMnistReport(args.out, c, results, data, { preset: args.preset })
-    if (!args.quiet) process.stderr.write(`report: ${args.out}/report.html (${files.length} files)\n`)
-  }
-  if (live) await finishLive(live, args.liveKeep)
+  })
   return 0
 }

@@ -8,15 +8,16 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
+import { writeFileAtomic } from '../../atomic-file'
 import { jarzynError } from '../../errors'
 import type { Timings } from '../../profiler'
+import { deriveSeed, SplitMix64 } from '../../splitmix'
 import { initTensorflow } from '../../tf/backend'
 import { cnnEnergy } from '../../tf/cnn'
 import type { Method, TrainerOptions } from '../../train/options'
 import type { IterationStats } from '../../train/step'
 import { Trainer } from '../../trainer'
-import { writeJsonAtomic } from '../atomic'
-import { fitDigitGaussians, mixtureBase, mixtureLogZ0, sampleMixture } from './base'
+import { fitDigitGaussians, mixtureBase, mixtureLogZ0, sampleMixture, type DigitGaussians } from './base'
 import { digitClassifier, massesOf, type DigitClassifier } from './classifier'
 import { validateMnistConfig, type MnistConfig } from './config'
 import { loadDigits, type DigitImages } from './data'
@@ -111,6 +112,8 @@ export interface MnistRunOptions {
   checkpointDir?: string
   /** Updates between checkpoints (default 200). */
   checkpointEvery?: number
+  /** Data, classifier and starting mixture made by {@link mnistSetup} for this configuration (made here when absent). */
+  setup?: MnistSetup
   /** Called after every update. */
   onProgress?: MnistProgress
   /**
@@ -128,14 +131,17 @@ export interface MnistSetup {
   heldOut: DigitImages
   /** The classifier that judges the walkers' digits. */
   classifier: DigitClassifier
+  /** The starting mixture fitted to `train` (`init: 'base'`; null for the noise start), shared by the methods. */
+  base: DigitGaussians | null
 }
 
-/** Data and classifier (trained once per configuration of data; cached on disk). */
+/** Data, classifier (trained once per configuration of data; cached on disk) and starting mixture. */
 export function mnistSetup(c: MnistConfig): MnistSetup {
   const train = loadDigits({ split: 'train', digits: c.digits, counts: c.counts, side: c.side, seed: c.seed })
   const heldOut = loadDigits({ split: 'test', digits: c.digits, side: c.side, seed: c.seed + 1 })
   const classifier = digitClassifier(train, heldOut, c.digits)
-  return { train, heldOut, classifier }
+  const base = c.init === 'base' ? fitDigitGaussians(train, c.digits, c.baseShrink) : null
+  return { train, heldOut, classifier, base }
 }
 
 /** Positions of all walkers and their normalised weights over the whole population (all groups). */
@@ -164,7 +170,7 @@ export function walkersAndWeights(trainer: Trainer): {
 }
 
 function trainerOptions(c: MnistConfig, method: Method, setup: MnistSetup): { options: TrainerOptions; describe: string } {
-  const base = c.init === 'base' ? fitDigitGaussians(setup.train, c.digits, c.baseShrink) : null
+  const base = setup.base
   const energy = cnnEnergy({
     height: c.side,
     width: c.side,
@@ -181,13 +187,9 @@ function trainerOptions(c: MnistConfig, method: Method, setup: MnistSetup): { op
   if (base) {
     init = sampleMixture(base, walkers, BigInt(c.seed) + 11n)
   } else {
-    // The paper's start: uniform noise on [-1, 1] (then `burnIn` unweighted steps).
-    init = new Float32Array(walkers * d)
-    let s = BigInt(c.seed) * 0x9e3779b97f4a7c15n
-    for (let i = 0; i < init.length; i++) {
-      s = (s * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n)
-      init[i] = Number(s >> 11n) / 2 ** 52 - 1
-    }
+    // The paper's start: uniform noise on [-1, 1) (then `burnIn` unweighted steps).
+    const rng = new SplitMix64(deriveSeed(BigInt(c.seed), 11))
+    init = Float32Array.from({ length: walkers * d }, () => Number(rng.nextU64() >> 11n) / 2 ** 52 - 1)
   }
   // The log-weights group exists only with the mixture base; naming it without one is an error.
   const groups: Record<string, number> = base ? { logWeights: c.lrLogWeights } : {}
@@ -237,7 +239,7 @@ const keyed = (digits: number[], v: number[]) => Object.fromEntries(digits.map((
 export async function runMnistExperiment(config: MnistConfig, run: MnistRunOptions = {}): Promise<MnistResult[]> {
   const c = validateMnistConfig(config)
   await initTensorflow()
-  const setup = mnistSetup(c)
+  const setup = run.setup ?? mnistSetup(c)
   const results: MnistResult[] = []
   for (const method of c.methods) results.push(await runMethod(c, method, setup, run))
   return results
@@ -298,7 +300,7 @@ async function runMethod(c: MnistConfig, method: Method, setup: MnistSetup, run:
         progress.seconds = (performance.now() - t0) / 1000
         mkdirSync(run.checkpointDir!, { recursive: true })
         trainer.save(ckpt)
-        writeJsonAtomic(side, progress)
+        writeFileAtomic(side, JSON.stringify(progress))
       }
       // Let timers (progress display, live page) run now and then.
       if (done % 10 === 0) await new Promise((r) => setImmediate(r))

@@ -55,12 +55,7 @@ export class MnistLiveFeed {
     const live = this.#live
     const c = this.#c
     c.digits.forEach((d, i) => live.push(`mass.${method}.${d}`, iteration, masses[i]))
-    if (method === 'jarzynski') {
-      live.push('ess', iteration, s.essFraction)
-      if (s.khat !== null) live.push('khat', iteration, s.khat)
-      if (s.logZ !== null) live.push('logz', iteration, s.logZ)
-      if (s.crossEntropy !== null) live.push('ce', iteration, s.crossEntropy)
-    }
+    if (method === 'jarzynski') live.pushAll(iteration, { ess: s.essFraction, khat: s.khat, logz: s.logZ, ce: s.crossEntropy })
     const px = c.side * c.side
     const n = Math.min(48, weights.length)
     const png = imageGridPng(walkers.subarray(0, n * px), { side: c.side, columns: 12, scale: Math.max(2, Math.round(42 / c.side)), weights: method === 'jarzynski' ? weights.subarray(0, n) : undefined })

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { writeAtomic } from '../atomic'
+import { writeFileAtomic } from '../../atomic-file'
 import { METHOD_LABEL as LABEL } from '../method-label'
 import { esc, linePlot, PALETTE, type Series } from '../svg-plots'
 import type { MnistConfig } from './config'
@@ -106,10 +106,11 @@ export function writeMnistReport(dir: string, config: MnistConfig, results: Mnis
   mkdirSync(dir, { recursive: true })
   const written: string[] = []
   const put = (name: string, content: string | Uint8Array) => {
-    writeAtomic(join(dir, name), content)
+    writeFileAtomic(join(dir, name), content)
     written.push(name)
   }
-  for (const [name, svg] of Object.entries(mnistPlots(config, results))) put(name, svg)
+  const plots = mnistPlots(config, results)
+  for (const [name, svg] of Object.entries(plots)) put(name, svg)
   const side = config.side
   const scale = Math.max(2, Math.round(56 / side))
   put('data.png', imageGridPng(data.subarray(0, 64 * side * side), { side, columns: 16, scale }))
@@ -128,7 +129,7 @@ export function writeMnistReport(dir: string, config: MnistConfig, results: Mnis
   const grids = results
     .map((r) => `<h3>${LABEL[r.method]}</h3><p>Start</p><img src="walkers-${r.method}-start.png" alt="walkers at the start"><p>End${r.method === 'jarzynski' ? ' (bar: weight)' : ''}</p><img src="walkers-${r.method}-end.png" alt="walkers at the end">`)
     .join('')
-  const figs = Object.keys(mnistPlots(config, results))
+  const figs = Object.keys(plots)
     .map((f) => `<figure><img src="${f}" alt="${esc(f)}"></figure>`)
     .join('')
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>jarzyn: MNIST 2/3/6 (4:2:1)</title>

@@ -233,7 +233,7 @@ impl DeviceWalkers {
   pub(crate) fn resample_on_device(&mut self, scheme: Scheme) -> Result<()> {
     let (n, d) = (self.book.cfg.walkers, self.book.cfg.dim);
     let sum = self.summary()?;
-    check_resamplable(&sum, n)?;
+    check_resamplable(&sum)?;
     if self.resample_scratch.is_none() {
       self.resample_scratch = Some(ResampleScratch::new(&self.be, n, d)?);
     }

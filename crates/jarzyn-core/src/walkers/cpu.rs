@@ -354,7 +354,7 @@ impl Walkers for CpuWalkers {
   fn resample(&mut self, scheme: Scheme) -> Result<Vec<usize>> {
     let (n, d) = (self.book.cfg.walkers, self.book.cfg.dim);
     let s = self.summary()?;
-    check_resamplable(&s, n)?;
+    check_resamplable(&s)?;
     let mut p = vec![0f64; n];
     normalized_into(&self.pool, self.host.log_weights.as_slice(), &s, &mut p);
     let uniforms = Uniforms::new(self.book.key, Counter::new(Stream::Resample, self.book.resamplings));

@@ -266,13 +266,13 @@ pub(crate) fn check_some_weight(s: &WeightSummary) -> Result<()> {
   Ok(())
 }
 
-/// Fails unless the weights of a population of `walkers` can be resampled (some positive weight,
-/// and a finite total).
-pub(crate) fn check_resamplable(s: &WeightSummary, walkers: usize) -> Result<()> {
+/// Fails unless the weights summarised by `s` can be resampled (some positive weight, and a
+/// finite total).
+pub(crate) fn check_resamplable(s: &WeightSummary) -> Result<()> {
   if s.max == f64::NEG_INFINITY || !s.log_sum.is_finite() {
     return Err(CoreError::AllWalkersInvalid {
       invalid: s.zero,
-      walkers,
+      walkers: s.n,
     });
   }
   Ok(())

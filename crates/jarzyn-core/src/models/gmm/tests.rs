@@ -175,9 +175,9 @@ fn fused_walker_grad_matches() {
 
 #[test]
 fn unfolded_observation_updates_weights_as_the_folded_one() {
-  // FusedEnergy::observe_unfolded (the backward kernel at theta_k's AIS observation) makes the
-  // same weight update as FusedEnergy::observe, bit for bit, and a later walker gradient computed
-  // anew equals the one a folded observation would have cached.
+  // FusedEnergy::observe_folding with fold false (the backward kernel at theta_k's AIS
+  // observation) makes the same weight update as FusedEnergy::observe, bit for bit, and a later
+  // walker gradient computed anew equals the one a folded observation would have cached.
   use crate::energy::FusedEnergy;
   use crate::Walkers;
   let d = 5;
@@ -198,7 +198,7 @@ fn unfolded_observation_updates_weights_as_the_folded_one() {
     f.update(|m| m.set_params(&p)).unwrap();
   }
   fa.observe(&mut a).unwrap();
-  fb.observe_unfolded(&mut b).unwrap();
+  fb.observe_folding(&mut b, false).unwrap();
   let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
   assert_eq!(bits(a.log_weights()), bits(b.log_weights()));
   assert_eq!(
